@@ -1,0 +1,245 @@
+"""Plans: a pruned, ordered list of kernel closures with precomputed argument slots.
+
+A plan is compiled once per (fetches, feeds, graph version) and reused (design invariant 4).
+Running it does no name lookups and no attr decoding: it is a loop over
+``(closure, input slots, output slot(s), op)`` tuples writing into one list of values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gmeta import errors
+from gmeta.kernels import KernelContext, devices_with_kernel, lookup
+from gmeta.kernels.state import VarRef, read_ref
+
+# Ops whose output may be (a view of) their first input: a fetched value produced through them
+# from a variable's storage is copied, so the caller can never mutate a variable by accident.
+_FORWARDING = frozenset(["Identity", "StopGradient", "Snapshot", "Reshape", "ExpandDims",
+                         "Squeeze", "PlaceholderWithDefault", "IdentityN", "PreventGradient",
+                         "Transpose", "StridedSlice", "Slice", "Unpack", "Split", "SplitV"])
+
+
+class SessionState:
+    """Per-Session resources shared by all of its plans: variables, random streams."""
+
+    def __init__(self):
+        self.variables: dict = {}
+        self.random: dict = {}
+
+
+def _input_is_ref(op) -> list:
+    op_def = op._op_def
+    n = len(op._inputs)
+    if op_def is None:
+        return [False] * n
+    flags = []
+    for arg in op_def.input_arg:
+        if arg.number_attr:
+            count = op._attr(arg.number_attr, 0)
+        elif arg.type_list_attr:
+            count = len(op._attr(arg.type_list_attr, []) or [])
+        else:
+            count = 1
+        flags.extend([arg.is_ref] * count)
+    return (flags + [False] * n)[:n]
+
+
+def _find_cycle(ops, deps) -> list:
+    """Names along one cycle among ``ops`` (those Kahn's algorithm could not order)."""
+    remaining = set(ops)
+    start = next(iter(ops))
+    path, seen = [start], {start: 0}
+    node = start
+    while True:
+        nxt = next((d for d in deps[node] if d in remaining), None)
+        if nxt is None:
+            return [op.name for op in path]
+        if nxt in seen:
+            return [op.name for op in path[seen[nxt]:]] + [nxt.name]
+        seen[nxt] = len(path)
+        path.append(nxt)
+        node = nxt
+
+
+def _wrap_error(e: Exception, op, args) -> errors.OpError:
+    if isinstance(e, errors.OpError):
+        if e.op is None or e.op is op:
+            msg = e.message
+            if op.name not in msg:
+                msg = f"{msg} (node '{op.name}', op {op.type})"
+            return type(e)(e.node_def, op, msg)
+        return e
+    shapes = ", ".join(f"{getattr(a, 'dtype', type(a).__name__)}{list(getattr(a, 'shape', ()))}"
+                       for a in args)
+    return errors.InvalidArgumentError(
+        None, op, f"{type(e).__name__} in kernel of node '{op.name}' (op {op.type}) with inputs "
+                  f"({shapes}): {e}")
+
+
+class Plan:
+    """A compiled, reusable execution of one (fetches, feeds) signature."""
+
+    __slots__ = ("steps", "n_slots", "feed_slots", "fetch_slots", "copy_fetch", "feeds",
+                 "fetches", "targets", "ops")
+
+    def run(self, feed_values) -> list:
+        vals = [None] * self.n_slots
+        for slot, value in zip(self.feed_slots, feed_values):
+            vals[slot] = value
+        op = None
+        args = ()
+        try:
+            with np.errstate(all="ignore"):
+                for fn, ins, out, op in self.steps:
+                    args = [vals[i] for i in ins]
+                    r = fn(*args)
+                    if out.__class__ is int:
+                        vals[out] = r
+                    elif out:
+                        for o, v in zip(out, r):
+                            vals[o] = v
+        except Exception as e:  # every kernel error leaves with its node named
+            raise _wrap_error(e, op, args) from (None if isinstance(e, errors.OpError) else e)
+        out = [vals[i] for i in self.fetch_slots]
+        for i in self.copy_fetch:
+            out[i] = out[i].copy()
+        return out
+
+
+def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np) -> Plan:
+    """Prunes ``graph`` to what ``fetches``/``targets`` need given ``feeds``, orders it and binds
+    one kernel per node.
+
+    Raises:
+        InvalidArgumentError: a cycle among the needed nodes, or an unfed placeholder.
+        NotFoundError: a needed op type with no kernel.
+    """
+    fed = set(feeds)
+    # -- prune ----------------------------------------------------------------------------------
+    needed: dict = {}
+    stack = [t.op for t in fetches if t not in fed] + list(targets)
+    while stack:
+        op = stack.pop()
+        if op in needed:
+            continue
+        needed[op] = True
+        for t in op._inputs:
+            if t not in fed:
+                stack.append(t._op)
+        stack.extend(op._control_inputs)
+
+    # -- order (Kahn, stable in creation order) ---------------------------------------------------
+    deps = {}
+    users: dict = {op: [] for op in needed}
+    for op in needed:
+        d = {t._op for t in op._inputs if t not in fed}
+        d.update(op._control_inputs)
+        deps[op] = d
+        for p in d:
+            users[p].append(op)
+    indeg = {op: len(d) for op, d in deps.items()}
+    ready = sorted((op for op, n in indeg.items() if n == 0), key=lambda o: o._id, reverse=True)
+    order = []
+    while ready:
+        op = ready.pop()
+        order.append(op)
+        for u in users[op]:
+            indeg[u] -= 1
+            if indeg[u] == 0:
+                ready.append(u)
+    if len(order) != len(needed):
+        stuck = [op for op in needed if indeg[op] > 0]
+        cycle = _find_cycle(stuck, deps)
+        raise errors.InvalidArgumentError(
+            None, stuck[0], f"Graph contains a cycle of {len(cycle) - 1} nodes and cannot run: "
+                            f"{' -> '.join(cycle)} (made through inputs or control "
+                            "dependencies)")
+
+    # -- slots and steps --------------------------------------------------------------------------
+    slot_of: dict = {}
+
+    def slot(t):
+        s = slot_of.get(t)
+        if s is None:
+            s = slot_of[t] = len(slot_of)
+        return s
+
+    feed_slots = [slot(t) for t in feeds]
+    aliasing = set()  # slots that may hold a variable's storage
+    steps = []
+    for op in order:
+        if op.type == "Placeholder":
+            shape = op._attr("shape")
+            shape_str = "unknown" if shape is None or shape.ndims is None else \
+                "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
+            raise errors.InvalidArgumentError(
+                None, op, f"You must feed a value for placeholder tensor '{op.name}' with dtype "
+                          f"{op.outputs[0].dtype.name} and shape {shape_str}")
+        kdef = lookup(op.type, device_type)
+        if kdef is None:
+            have = devices_with_kernel(op.type)
+            where = f"kernels exist for: {', '.join(have)}" if have else \
+                "gmeta has no kernel for this op type on any device"
+            raise errors.NotFoundError(
+                None, op, f"No kernel for op '{op.type}' (node '{op.name}') on {device_type}; "
+                          f"{where}")
+        try:
+            fn = kdef.factory(KernelContext(op, xp, device_type, state))
+        except errors.OpError:
+            raise
+        except (ValueError, TypeError, KeyError) as e:
+            raise errors.InvalidArgumentError(
+                None, op, f"Cannot build kernel for node '{op.name}' (op {op.type}): {e}") from e
+        ins = []
+        for t, is_ref in zip(op._inputs, _input_is_ref(op)):
+            s = slot(t)
+            if t.dtype.is_ref_dtype and not is_ref and t not in fed:
+                rs = len(slot_of) + len(steps) + 1_000_000  # placeholder, renumbered below
+                steps.append((_deref(op), (s,), ("deref", rs), op))
+                ins.append(("deref", rs))
+                aliasing.add(("deref", rs))
+            else:
+                ins.append(s)
+        outs = [slot(t) for t in op._outputs]
+        if op.type in _FORWARDING and ins and ins[0] in aliasing:
+            aliasing.update(outs)
+        out = outs[0] if len(outs) == 1 else tuple(outs)
+        steps.append((fn, ins, out, op))
+
+    # Renumber the deref temporaries after the tensor slots.
+    temp_of: dict = {}
+
+    def fix(s):
+        if isinstance(s, tuple) and s and s[0] == "deref":
+            if s not in temp_of:
+                temp_of[s] = len(slot_of) + len(temp_of)
+            return temp_of[s]
+        return s
+
+    final_steps = []
+    for fn, ins, out, op in steps:
+        out = fix(out) if isinstance(out, tuple) and out and out[0] == "deref" else out
+        final_steps.append((fn, tuple(fix(i) for i in ins), out, op))
+    aliasing = {fix(s) for s in aliasing}
+
+    plan = Plan()
+    plan.steps = final_steps
+    plan.n_slots = len(slot_of) + len(temp_of)
+    plan.feed_slots = feed_slots
+    plan.fetch_slots = [slot(t) for t in fetches]
+    plan.copy_fetch = [i for i, s in enumerate(plan.fetch_slots) if s in aliasing]
+    plan.feeds = list(feeds)
+    plan.fetches = list(fetches)
+    plan.targets = list(targets)
+    plan.ops = order
+    return plan
+
+
+def _deref(consumer):
+    def run(ref):
+        if isinstance(ref, VarRef):
+            return read_ref(ref, consumer)
+        return ref
+
+    return run

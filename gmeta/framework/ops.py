@@ -1,0 +1,884 @@
+"""Graph, Operation and Tensor: a NodeDef-shaped graph model with TensorFlow's naming rules.
+
+An :class:`Operation` holds exactly what a NodeDef holds — name, op type, data inputs,
+control inputs, requested device and attrs (as ``AttrValue`` protos, so files round-trip
+losslessly) — plus its output tensors with their static dtype and shape.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+from typing import Callable, Optional
+
+from gmeta import dtypes
+from gmeta.devices import spec as device_spec
+from gmeta.framework import attr_value as attr_lib
+from gmeta.framework.tensor_shape import TensorShape, as_shape
+
+_VALID_OP_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")
+_VALID_SCOPE_NAME = re.compile(r"^[A-Za-z0-9_.\\/>-]*$")
+
+
+class Tensor:
+    """A symbolic output of an :class:`Operation` (``op.outputs[value_index]``)."""
+
+    __slots__ = ("_op", "_value_index", "_dtype", "_shape", "__weakref__")
+
+    # Make numpy defer to our operators (``np_array + tensor`` -> Tensor.__radd__).
+    __array_priority__ = 100
+
+    def __init__(self, op: "Operation", value_index: int, dtype: dtypes.DType):
+        self._op = op
+        self._value_index = value_index
+        self._dtype = dtype
+        self._shape = TensorShape(None)
+
+    @property
+    def op(self) -> "Operation":
+        return self._op
+
+    @property
+    def value_index(self) -> int:
+        return self._value_index
+
+    @property
+    def dtype(self) -> dtypes.DType:
+        return self._dtype
+
+    @property
+    def graph(self) -> "Graph":
+        return self._op._graph
+
+    @property
+    def name(self) -> str:
+        return f"{self._op._name}:{self._value_index}"
+
+    @property
+    def device(self) -> str:
+        return self._op.device
+
+    @property
+    def shape(self) -> TensorShape:
+        return self._shape
+
+    def get_shape(self) -> TensorShape:
+        return self._shape
+
+    def set_shape(self, shape) -> None:
+        """Refines the static shape; raises ValueError when ``shape`` is incompatible."""
+        try:
+            self._shape = self._shape.merge_with(as_shape(shape))
+        except ValueError:
+            raise ValueError(f"Tensor {self.name} has shape {self._shape}, which is not "
+                             f"compatible with the shape {as_shape(shape)} being set") from None
+
+    def consumers(self) -> list["Operation"]:
+        return [op for op in self._op._graph._consumers.get(self, ())]
+
+    def eval(self, feed_dict=None, session=None):
+        from gmeta.session import _session_for
+
+        return _session_for(self.graph, session).run(self, feed_dict)
+
+    def _as_node_def_input(self) -> str:
+        if self._value_index == 0:
+            return self._op._name
+        return f"{self._op._name}:{self._value_index}"
+
+    def __repr__(self):
+        return f"<tf.Tensor '{self.name}' shape={self._shape} dtype={self._dtype.name}>"
+
+    __str__ = __repr__
+
+    def __bool__(self):
+        raise TypeError("Using a tf.Tensor as a Python `bool` is not allowed in graph mode. "
+                        f"Tensor {self.name!r} has no value until a Session runs it; use "
+                        "gm.cond or compare with Session.run results instead.")
+
+    def __iter__(self):
+        shape = self._shape
+        if shape.ndims is None or shape.ndims == 0 or shape[0] is None:
+            raise TypeError(f"Cannot iterate over tensor {self.name!r} of shape {shape}: the "
+                            "first dimension must be statically known.")
+        from gmeta.ops import array_ops
+
+        return iter(array_ops.unstack(self, num=shape[0]))
+
+    def __len__(self):
+        raise TypeError(f"len is not well defined for symbolic Tensor {self.name!r}; use "
+                        "gm.shape(t)[0] or t.shape[0].")
+
+    def __hash__(self):
+        return id(self)
+
+    def __eq__(self, other):
+        return self is other
+
+    def __ne__(self, other):
+        return self is not other
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(f"Cannot convert symbolic Tensor {self.name!r} to a numpy array; run it "
+                        "in a Session to get its value.")
+
+    @classmethod
+    def _override_operator(cls, operator: str, func: Callable) -> None:
+        setattr(cls, operator, func)
+
+
+class Operation:
+    """A node of the graph: a NodeDef (name, op type, inputs, device, attrs) and its outputs."""
+
+    __slots__ = ("_graph", "_name", "_type", "_inputs", "_control_inputs", "_outputs",
+                 "_device", "_attrs", "_op_def", "_id", "_control_outputs", "_traceback",
+                 "__weakref__")
+
+    def __init__(self, graph, name, op_type, inputs, output_types, attrs, op_def, device=""):
+        self._graph = graph
+        self._name = name
+        self._type = op_type
+        self._inputs = list(inputs)
+        self._control_inputs: list[Operation] = []
+        self._control_outputs: list[Operation] = []
+        self._attrs = attrs
+        self._op_def = op_def
+        self._device = device
+        self._id = 0
+        self._traceback = None
+        self._outputs = [Tensor(self, i, t) for i, t in enumerate(output_types)]
+
+    # -- NodeDef view ---------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def type(self) -> str:
+        return self._type
+
+    @property
+    def graph(self) -> "Graph":
+        return self._graph
+
+    @property
+    def inputs(self) -> tuple:
+        return tuple(self._inputs)
+
+    @property
+    def outputs(self) -> list:
+        return list(self._outputs)
+
+    @property
+    def control_inputs(self) -> list:
+        return list(self._control_inputs)
+
+    @property
+    def device(self) -> str:
+        """The requested device (what export writes); placement never changes it."""
+        return self._device
+
+    @property
+    def op_def(self):
+        return self._op_def
+
+    @property
+    def node_def(self):
+        from gmeta.proto import NodeDef
+
+        nd = NodeDef(name=self._name, op=self._type, device=self._device)
+        nd.input.extend(t._as_node_def_input() for t in self._inputs)
+        nd.input.extend(sorted("^" + op._name for op in self._control_inputs))
+        for key, av in self._attrs.items():
+            nd.attr[key].CopyFrom(av)
+        return nd
+
+    def _set_device(self, device) -> None:
+        if callable(device) and not isinstance(device, str):
+            device = device(self)
+        self._device = device_spec.canonical_name(device or "") if device else ""
+
+    def _set_device_from_string(self, device: str) -> None:
+        self._device = device
+
+    @property
+    def node_def_attrs(self) -> dict:
+        return self._attrs
+
+    def get_attr(self, name: str):
+        """The attr's value as TensorFlow's ``Operation.get_attr`` returns it."""
+        try:
+            av = self._attrs[name]
+        except KeyError:
+            raise ValueError(f"Operation {self._name!r} has no attr named {name!r}.") from None
+        return attr_lib.decode_attr_value(av, tf_style=True)
+
+    def _attr(self, name: str, default=None):
+        """The attr's value decoded for kernels (TensorShape, ndarray); ``default`` if unset."""
+        av = self._attrs.get(name)
+        if av is None:
+            return default
+        return attr_lib.decode_attr_value(av, tf_style=False)
+
+    def _set_attr(self, name: str, av) -> None:
+        self._attrs[name] = av
+
+    def _clear_attr(self, name: str) -> None:
+        self._attrs.pop(name, None)
+
+    def colocation_groups(self) -> list:
+        av = self._attrs.get("_class")
+        groups = [s for s in av.list.s if s.startswith(b"loc:@")] if av is not None else []
+        return groups or [b"loc:@" + self._name.encode()]
+
+    def _add_control_input(self, op: "Operation") -> None:
+        if not isinstance(op, Operation):
+            raise TypeError(f"control input must be an Operation, not {type(op).__name__}")
+        if op not in self._control_inputs:
+            self._control_inputs.append(op)
+            op._control_outputs.append(self)
+            self._graph._version += 1
+
+    def _add_control_inputs(self, ops) -> None:
+        for op in ops:
+            self._add_control_input(op)
+
+    def values(self):
+        return tuple(self._outputs)
+
+    def run(self, feed_dict=None, session=None) -> None:
+        from gmeta.session import _session_for
+
+        _session_for(self._graph, session).run(self, feed_dict)
+
+    def __repr__(self):
+        return f"<tf.Operation '{self._name}' type={self._type}>"
+
+    def __str__(self):
+        return str(self.node_def)
+
+    def __hash__(self):
+        return id(self)
+
+    def __eq__(self, other):
+        return self is other
+
+
+# -- the default-graph stack ---------------------------------------------------------------------
+class _DefaultStack(threading.local):
+    def __init__(self):
+        super().__init__()
+        self.stack: list = []
+
+
+_graph_stack = _DefaultStack()
+_global_default_graph: Optional["Graph"] = None
+
+
+def get_default_graph() -> "Graph":
+    """The innermost graph of ``as_default()`` blocks, else the global default graph."""
+    if _graph_stack.stack:
+        return _graph_stack.stack[-1]
+    global _global_default_graph
+    if _global_default_graph is None:
+        _global_default_graph = Graph()
+    return _global_default_graph
+
+
+def reset_default_graph() -> None:
+    """Replaces the global default graph with a new, empty one."""
+    if _graph_stack.stack:
+        raise AssertionError("Do not use reset_default_graph() to clear nested graphs. If you "
+                             "need a cleared graph, exit the nesting and create a new graph.")
+    global _global_default_graph
+    _global_default_graph = Graph()
+    from gmeta import session as _session
+
+    _session._clear_default_sessions()
+
+
+class GraphKeys:
+    """Standard collection names (``tf.GraphKeys``)."""
+
+    GLOBAL_VARIABLES = "variables"
+    VARIABLES = "variables"
+    LOCAL_VARIABLES = "local_variables"
+    METRIC_VARIABLES = "metric_variables"
+    MODEL_VARIABLES = "model_variables"
+    TRAINABLE_VARIABLES = "trainable_variables"
+    SUMMARIES = "summaries"
+    QUEUE_RUNNERS = "queue_runners"
+    TABLE_INITIALIZERS = "table_initializer"
+    ASSET_FILEPATHS = "asset_filepaths"
+    MOVING_AVERAGE_VARIABLES = "moving_average_variables"
+    REGULARIZATION_LOSSES = "regularization_losses"
+    CONCATENATED_VARIABLES = "concatenated_variables"
+    SAVERS = "savers"
+    WEIGHTS = "weights"
+    BIASES = "biases"
+    ACTIVATIONS = "activations"
+    UPDATE_OPS = "update_ops"
+    LOSSES = "losses"
+    SAVEABLE_OBJECTS = "saveable_objects"
+    RESOURCES = "resources"
+    LOCAL_RESOURCES = "local_resources"
+    TRAINABLE_RESOURCE_VARIABLES = "trainable_resource_variables"
+    INIT_OP = "init_op"
+    LOCAL_INIT_OP = "local_init_op"
+    READY_OP = "ready_op"
+    READY_FOR_LOCAL_INIT_OP = "ready_for_local_init_op"
+    SUMMARY_OP = "summary_op"
+    GLOBAL_STEP = "global_step"
+    EVAL_STEP = "eval_step"
+    TRAIN_OP = "train_op"
+    COND_CONTEXT = "cond_context"
+    WHILE_CONTEXT = "while_context"
+    _VARIABLE_COLLECTIONS = [GLOBAL_VARIABLES, LOCAL_VARIABLES, METRIC_VARIABLES, MODEL_VARIABLES,
+                             TRAINABLE_VARIABLES, MOVING_AVERAGE_VARIABLES, CONCATENATED_VARIABLES,
+                             TRAINABLE_RESOURCE_VARIABLES]
+
+
+def _TRUE_ATTR():
+    from gmeta.proto import AttrValue
+
+    return AttrValue(b=True)
+
+
+def _name_from_scope_name(name: str) -> str:
+    return name[:-1] if name and name[-1] == "/" else name
+
+
+class Graph:
+    """A dataflow graph of :class:`Operation` nodes, with TF1's scopes and collections."""
+
+    def __init__(self):
+        self._nodes_by_name: dict[str, Operation] = {}
+        self._nodes: list[Operation] = []
+        self._consumers: dict[Tensor, list[Operation]] = {}
+        self._version = 0
+        self._next_id = 0
+        self._names_in_use: dict[str, int] = {}
+        self._name_stack = ""
+        self._device_stack: list = []  # entries: str spec, callable, or None (reset)
+        self._colocation_stack: list[Operation] = []
+        self._control_stack: list[Optional[list[Operation]]] = []
+        self._collections: dict[str, list] = {}
+        self._finalized = False
+        self._seed = None
+        self._container = ""
+        self._gradient_override_map: dict[str, str] = {}
+        self._lock = threading.RLock()
+
+    # -- identity -------------------------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        return self._version
+
+    @property
+    def seed(self):
+        return self._seed
+
+    @seed.setter
+    def seed(self, value):
+        self._seed = value
+
+    @property
+    def _last_id(self) -> int:
+        return self._next_id
+
+    @property
+    def finalized(self) -> bool:
+        return self._finalized
+
+    def finalize(self) -> None:
+        self._finalized = True
+
+    def _unsafe_unfinalize(self) -> None:
+        self._finalized = False
+
+    @property
+    def building_function(self) -> bool:
+        return False
+
+    @contextlib.contextmanager
+    def as_default(self):
+        _graph_stack.stack.append(self)
+        try:
+            yield self
+        finally:
+            _graph_stack.stack.pop()
+
+    # -- names ----------------------------------------------------------------------------------
+    def unique_name(self, name: str, mark_as_used: bool = True) -> str:
+        """``name`` under the current name scope, made unique (``add``, ``add_1``, ...).
+
+        Names are compared case-insensitively, as TensorFlow does.
+        """
+        if self._name_stack:
+            name = self._name_stack + "/" + name
+        key = name.lower()
+        i = self._names_in_use.get(key, 0)
+        if mark_as_used:
+            self._names_in_use[key] = i + 1
+        if i > 0:
+            base = key
+            while key in self._names_in_use:
+                key = f"{base}_{i}"
+                i += 1
+            if mark_as_used:
+                self._names_in_use[key] = 1
+            name = f"{name}_{i - 1}"
+        return name
+
+    def get_name_scope(self) -> str:
+        return self._name_stack
+
+    @contextlib.contextmanager
+    def name_scope(self, name):
+        """Pushes a name scope; ``name`` ending in '/' re-enters that exact scope."""
+        if name:
+            name = name.decode() if isinstance(name, bytes) else str(name)
+            if not _VALID_SCOPE_NAME.match(name) or (not self._name_stack and not
+                                                      _VALID_OP_NAME.match(name)):
+                raise ValueError(f"'{name}' is not a valid scope name; scope names use letters, "
+                                 "digits and _ . - / > and cannot start with _ - / or >")
+        old = self._name_stack
+        if not name:
+            new_stack, returned = "", ""
+        elif name[-1] == "/":
+            new_stack, returned = _name_from_scope_name(name), name
+        else:
+            new_stack = self.unique_name(name)
+            returned = new_stack + "/"
+        self._name_stack = new_stack
+        try:
+            yield returned
+        finally:
+            self._name_stack = old
+
+    # -- devices and colocation -----------------------------------------------------------------
+    @contextlib.contextmanager
+    def device(self, device_name_or_function):
+        """Requests a device for the ops created in the block (a string, DeviceSpec, callable
+        or None to reset). Nested string scopes merge field by field, the inner one winning."""
+        entry = device_name_or_function
+        if entry is not None and not callable(entry):
+            entry = device_spec.canonical_name(str(entry))
+        self._device_stack.append(entry)
+        try:
+            yield
+        finally:
+            self._device_stack.pop()
+
+    def _apply_device_functions(self, op: Operation) -> None:
+        for entry in reversed(self._device_stack):
+            if entry is None:
+                break
+            if callable(entry):
+                op._set_device(entry(op))
+            else:
+                op._device = device_spec.merge_device(entry, op._device)
+
+    @contextlib.contextmanager
+    def colocate_with(self, op, ignore_existing: bool = False):
+        """Places new ops with ``op`` (adds ``_class: loc:@op``) and suspends device scopes."""
+        if op is not None and not isinstance(op, Operation):
+            op = _as_operation(op)
+        saved_coloc = self._colocation_stack
+        if ignore_existing:
+            self._colocation_stack = []
+        if op is not None:
+            self._colocation_stack = self._colocation_stack + [op]
+        elif not ignore_existing:
+            raise ValueError("Trying to reset colocation (op is None) but ignore_existing is "
+                             "not True")
+        saved_devices = self._device_stack
+        self._device_stack = []
+        try:
+            yield
+        finally:
+            self._device_stack = saved_devices
+            self._colocation_stack = saved_coloc
+
+    # -- control dependencies -------------------------------------------------------------------
+    @contextlib.contextmanager
+    def control_dependencies(self, control_inputs):
+        """Makes every op created in the block run after ``control_inputs`` (None clears)."""
+        if control_inputs is None:
+            saved = self._control_stack
+            self._control_stack = []
+            try:
+                yield
+            finally:
+                self._control_stack = saved
+            return
+        ops = []
+        for c in control_inputs:
+            if hasattr(c, "_as_graph_element_for_control"):
+                c = c._as_graph_element_for_control()
+            op = c if isinstance(c, Operation) else getattr(c, "op", None)
+            if not isinstance(op, Operation):
+                raise TypeError(f"Control input must be an Operation, a Tensor or a Variable: "
+                                f"got {c!r}")
+            if op._graph is not self:
+                raise ValueError(f"Control input {op.name!r} is from a different graph")
+            if op not in ops:
+                ops.append(op)
+            if "_has_manual_control_dependencies" not in op._attrs:
+                # TF marks every op used through this API (a monitoring attr it exports).
+                op._attrs["_has_manual_control_dependencies"] = _TRUE_ATTR()
+        self._control_stack.append(ops)
+        try:
+            yield
+        finally:
+            self._control_stack.pop()
+
+    def _control_inputs_for(self, input_ops) -> list:
+        out = []
+        for ops in self._control_stack:
+            for op in ops:
+                if op not in input_ops and op not in out:
+                    out.append(op)
+        return out
+
+    # -- op creation ----------------------------------------------------------------------------
+    def _create_op_internal(self, op_type, inputs, output_types, name=None, attrs=None,
+                            op_def=None, compute_device=True, device=None) -> Operation:
+        if self._finalized:
+            raise RuntimeError("Graph is finalized and cannot be modified.")
+        name = name or op_type
+        if name[-1] == "/":
+            name = _name_from_scope_name(name)
+        else:
+            name = self.unique_name(name)
+        if name in self._nodes_by_name:
+            raise ValueError(f"Duplicate node name in graph: {name!r}")
+        for t in inputs:
+            if t.graph is not self:
+                raise ValueError(f"Tensor {t.name!r} must be from the same graph as the op "
+                                 f"{name!r} that uses it.")
+        op = Operation(self, name, op_type, inputs, output_types, dict(attrs or {}), op_def)
+        input_ops = {t._op for t in inputs}
+        control = self._control_inputs_for(input_ops)
+        if device:
+            op._device = device_spec.canonical_name(device)
+        if compute_device:
+            self._apply_device_functions(op)
+        if self._colocation_stack:
+            groups = []
+            device_set = False
+            for cop in reversed(self._colocation_stack):
+                groups.extend(cop.colocation_groups())
+                if cop._device and not device_set:
+                    op._device = cop._device
+                    device_set = True
+            from gmeta.proto import AttrValue
+
+            av = AttrValue()
+            av.list.s.extend(sorted(set(groups)))
+            op._attrs["_class"] = av
+        self._add_op(op, control)
+        from gmeta.framework import shape_inference
+
+        shape_inference.infer(op)
+        return op
+
+    def _add_op(self, op: Operation, control=()) -> None:
+        with self._lock:
+            self._next_id += 1
+            op._id = self._next_id
+            self._nodes_by_name[op._name] = op
+            self._nodes.append(op)
+            for t in op._inputs:
+                self._consumers.setdefault(t, []).append(op)
+            for c in control:
+                op._control_inputs.append(c)
+                c._control_outputs.append(op)
+            self._version += 1
+
+    def create_op(self, op_type, inputs, dtypes_=None, input_types=None, name=None, attrs=None,
+                  op_def=None, compute_shapes=True, compute_device=True):
+        """Low-level op creation (``Graph.create_op``): attrs are AttrValue protos."""
+        from gmeta.framework import op_def_registry
+
+        op_def = op_def or op_def_registry.get(op_type)
+        return self._create_op_internal(op_type, list(inputs),
+                                        [dtypes.as_dtype(d) for d in (dtypes_ or [])],
+                                        name=name, attrs=attrs, op_def=op_def,
+                                        compute_device=compute_device)
+
+    # -- lookups --------------------------------------------------------------------------------
+    def get_operations(self) -> list[Operation]:
+        return list(self._nodes)
+
+    def get_operation_by_name(self, name: str) -> Operation:
+        if not isinstance(name, str):
+            raise TypeError(f"Operation names are strings (or similar), not {type(name).__name__}")
+        op = self._nodes_by_name.get(name)
+        if op is None:
+            if ":" in name:
+                raise ValueError(f"Name {name!r} appears to refer to a Tensor, not an Operation.")
+            raise KeyError(f"The name {name!r} refers to an Operation not in the graph.")
+        return op
+
+    def get_tensor_by_name(self, name: str) -> Tensor:
+        if not isinstance(name, str):
+            raise TypeError(f"Tensor names are strings (or similar), not {type(name).__name__}")
+        return self.as_graph_element(name, allow_tensor=True, allow_operation=False)
+
+    def as_graph_element(self, obj, allow_tensor=True, allow_operation=True):
+        """Resolves a Tensor, Operation or name ("op" / "op:0") to an element of this graph."""
+        if hasattr(obj, "_as_graph_element"):
+            obj = obj._as_graph_element()
+        if isinstance(obj, str):
+            if ":" in obj and allow_tensor:
+                op_name, _, idx = obj.rpartition(":")
+                try:
+                    out_n = int(idx)
+                except ValueError:
+                    raise ValueError(f"The name {obj!r} looks like a Tensor name, but is not a "
+                                     "valid one: tensor names look like '<op_name>:<index>'.") from None
+                op = self._nodes_by_name.get(op_name)
+                if op is None:
+                    raise KeyError(f"The name {obj!r} refers to a Tensor which does not exist. "
+                                   f"The operation, {op_name!r}, does not exist in the graph.")
+                if not 0 <= out_n < len(op._outputs):
+                    raise KeyError(f"The name {obj!r} refers to a Tensor which does not exist. "
+                                   f"The operation, {op_name!r}, exists but only has "
+                                   f"{len(op._outputs)} outputs.")
+                return op._outputs[out_n]
+            if ":" not in obj and allow_operation:
+                op = self._nodes_by_name.get(obj)
+                if op is None:
+                    raise KeyError(f"The name {obj!r} refers to an Operation not in the graph.")
+                return op
+            if ":" not in obj and allow_tensor:
+                if obj in self._nodes_by_name:
+                    raise ValueError(f"The name {obj!r} refers to an Operation, not a Tensor. "
+                                     "Tensor names must be of the form "
+                                     "\"<op_name>:<output_index>\".")
+                raise KeyError(f"The name {obj!r} refers to an Operation not in the graph.")
+            raise ValueError(f"Can not convert {obj!r} to a graph element here.")
+        if isinstance(obj, Tensor) and allow_tensor:
+            if obj.graph is not self:
+                raise ValueError(f"Tensor {obj.name!r} is not an element of this graph.")
+            return obj
+        if isinstance(obj, Operation) and allow_operation:
+            if obj._graph is not self:
+                raise ValueError(f"Operation {obj.name!r} is not an element of this graph.")
+            return obj
+        kinds = " or ".join(k for k, ok in (("Tensor", allow_tensor), ("Operation", allow_operation))
+                            if ok)
+        raise TypeError(f"Can not convert a {type(obj).__name__} into a {kinds}.")
+
+    # -- collections ----------------------------------------------------------------------------
+    def add_to_collection(self, name, value) -> None:
+        self._collections.setdefault(name, []).append(value)
+
+    def add_to_collections(self, names, value) -> None:
+        names = (names,) if isinstance(names, str) else set(names)
+        for name in names:
+            self.add_to_collection(name, value)
+
+    def get_collection_ref(self, name) -> list:
+        return self._collections.setdefault(name, [])
+
+    def get_collection(self, name, scope=None) -> list:
+        items = self._collections.get(name)
+        if items is None:
+            return []
+        if scope is None:
+            return list(items)
+        regex = re.compile(scope)
+        out = []
+        for item in items:
+            item_name = getattr(item, "name", None)
+            if isinstance(item_name, str) and regex.match(item_name):
+                out.append(item)
+        return out
+
+    def get_all_collection_keys(self) -> list:
+        return [k for k, v in self._collections.items() if v is not None]
+
+    def clear_collection(self, name) -> None:
+        self._collections.pop(name, None)
+
+    # -- serialisation --------------------------------------------------------------------------
+    def as_graph_def(self, from_version=None, add_shapes=False):
+        """A ``GraphDef`` of the graph (producer 2474 / min_consumer 12, as TF 2.21 writes)."""
+        from gmeta.proto import GraphDef
+
+        gd = GraphDef()
+        gd.versions.producer = GRAPH_DEF_VERSION
+        gd.versions.min_consumer = GRAPH_DEF_VERSION_MIN_CONSUMER
+        for op in self._nodes:
+            if from_version is not None and op._id <= from_version:
+                continue
+            nd = gd.node.add()
+            nd.CopyFrom(op.node_def)
+            if add_shapes:
+                shapes = [t._shape.as_proto() for t in op._outputs]
+                nd.attr["_output_shapes"].list.shape.extend(shapes)
+        return gd
+
+    @contextlib.contextmanager
+    def gradient_override_map(self, op_type_map):
+        saved = dict(self._gradient_override_map)
+        self._gradient_override_map.update(op_type_map)
+        try:
+            yield
+        finally:
+            self._gradient_override_map = saved
+
+    @contextlib.contextmanager
+    def container(self, container_name):
+        saved = self._container
+        self._container = container_name
+        try:
+            yield container_name
+        finally:
+            self._container = saved
+
+    def __repr__(self):
+        return f"<gmeta.Graph with {len(self._nodes)} ops>"
+
+
+GRAPH_DEF_VERSION = 2474
+GRAPH_DEF_VERSION_MIN_CONSUMER = 0
+
+
+def _as_operation(obj) -> Operation:
+    if isinstance(obj, Operation):
+        return obj
+    if isinstance(obj, Tensor):
+        return obj.op
+    if hasattr(obj, "op") and isinstance(obj.op, Operation):
+        return obj.op
+    raise TypeError(f"Expected an Operation, Tensor or Variable, got {obj!r}")
+
+
+# -- module-level helpers on the default graph ---------------------------------------------------
+def name_scope_v1(name, default_name=None, values=None):
+    """``tf.compat.v1.name_scope(name, default_name, values)`` on the default graph (or the
+    graph of ``values``)."""
+    g = _graph_of(values) if values else get_default_graph()
+    scope_name = default_name if name is None else name
+    if name is None and default_name is None and values is not None:
+        raise ValueError("At least one of name and default_name must be provided.")
+    return g.name_scope(scope_name)
+
+
+def _graph_of(values):
+    for v in values or ():
+        g = getattr(v, "graph", None)
+        if isinstance(g, Graph):
+            return g
+    return get_default_graph()
+
+
+def device(device_name_or_function):
+    return get_default_graph().device(device_name_or_function)
+
+
+def colocate_with(op, ignore_existing=False):
+    return get_default_graph().colocate_with(op, ignore_existing)
+
+
+def control_dependencies(control_inputs):
+    return get_default_graph().control_dependencies(control_inputs)
+
+
+def add_to_collection(name, value):
+    get_default_graph().add_to_collection(name, value)
+
+
+def add_to_collections(names, value):
+    get_default_graph().add_to_collections(names, value)
+
+
+def get_collection(key, scope=None):
+    return get_default_graph().get_collection(key, scope)
+
+
+def get_collection_ref(key):
+    return get_default_graph().get_collection_ref(key)
+
+
+def container(container_name):
+    return get_default_graph().container(container_name)
+
+
+def get_name_scope():
+    return get_default_graph().get_name_scope()
+
+
+# -- tensor conversion --------------------------------------------------------------------------
+_conversion_functions: list[tuple[type, Callable]] = []
+
+
+def register_tensor_conversion_function(base_type, conversion_func, priority=100):
+    """Registers ``conversion_func(value, dtype=None, name=None, as_ref=False)`` for a type."""
+    _conversion_functions.append((base_type, conversion_func))
+
+
+def convert_to_tensor(value, dtype=None, name=None, as_ref=False, preferred_dtype=None,
+                      dtype_hint=None) -> Tensor:
+    """Converts ``value`` (Tensor, Variable, numpy or Python value) to a Tensor.
+
+    Python values become ``Const`` ops; lists that contain tensors are packed (``Pack``).
+    Raises:
+        TypeError: the value cannot be converted, or its dtype differs from ``dtype``.
+    """
+    preferred_dtype = preferred_dtype or dtype_hint
+    if isinstance(value, Tensor):
+        if dtype is not None and not dtypes.as_dtype(dtype).is_compatible_with(value.dtype):
+            raise ValueError(f"Tensor conversion requested dtype {dtypes.as_dtype(dtype).name} "
+                             f"for Tensor with dtype {value.dtype.name}: {value!r}")
+        if not as_ref and value.dtype.is_ref_dtype:
+            return value
+        return value
+    for base, fn in _conversion_functions:
+        if isinstance(value, base):
+            return fn(value, dtype=dtype, name=name, as_ref=as_ref)
+    if isinstance(value, Operation):
+        raise TypeError(f"Can't convert Operation {value.name!r} to Tensor (target dtype="
+                        f"{dtype}, name={name!r}, as_ref={as_ref})")
+    if isinstance(value, (list, tuple)) and _contains_tensor(value):
+        from gmeta.ops import array_ops
+
+        return array_ops._autopacking(value, dtype, name or "packed")
+    from gmeta.ops import constant_op
+
+    if dtype is None and preferred_dtype is not None:
+        try:
+            return constant_op.constant(value, dtype=preferred_dtype, name=name or "Const")
+        except (TypeError, ValueError):
+            pass
+    return constant_op.constant(value, dtype=dtype, name=name or "Const")
+
+
+def _contains_tensor(value) -> bool:
+    for v in value:
+        if isinstance(v, Tensor) or any(isinstance(v, b) for b, _ in _conversion_functions):
+            return True
+        if isinstance(v, (list, tuple)) and _contains_tensor(v):
+            return True
+    return False
+
+
+def convert_n_to_tensor(values, dtype=None, name=None, preferred_dtype=None) -> list:
+    return [convert_to_tensor(v, dtype=dtype, preferred_dtype=preferred_dtype,
+                              name=None if name is None else f"{name}_{i}")
+            for i, v in enumerate(values)]
+
+
+def convert_to_tensor_or_indexed_slices(value, dtype=None, name=None):
+    if hasattr(value, "indices") and hasattr(value, "values") and hasattr(value, "dense_shape"):
+        return value
+    return convert_to_tensor(value, dtype=dtype, name=name)
+
+
+def is_tensor(x) -> bool:
+    return isinstance(x, Tensor)
+

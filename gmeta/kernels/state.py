@@ -1,0 +1,110 @@
+"""Kernels of reference variables: VariableV2, Assign, AssignAdd/Sub, IsVariableInitialized.
+
+A ref variable's output is a :class:`VarRef` held in the Session's state, so every plan of that
+Session sees the same storage. The executor reads a ref through :func:`read_ref` where an op
+takes the value (not the ref), raising TF's FailedPreconditionError when it is uninitialised.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gmeta import errors
+from gmeta.kernels import kernel
+
+
+class VarRef:
+    """The storage of one ref variable in one Session."""
+
+    __slots__ = ("name", "value", "dtype", "shape")
+
+    def __init__(self, name, dtype, shape):
+        self.name = name
+        self.value = None
+        self.dtype = dtype
+        self.shape = shape
+
+    def __repr__(self):
+        state = "uninitialized" if self.value is None else f"shape={self.value.shape}"
+        return f"<VarRef {self.name} {state}>"
+
+
+def read_ref(ref: VarRef, consumer):
+    value = ref.value
+    if value is None:
+        raise errors.FailedPreconditionError(
+            None, consumer, f"Attempting to use uninitialized value {ref.name} (read by node "
+                            f"'{consumer.name}'). Run the variable's initializer first, e.g. "
+                            "sess.run(gm.global_variables_initializer()).")
+    return value
+
+
+@kernel("VariableV2", "Variable")
+def _variable(ctx):
+    shared = ctx.attr("shared_name", b"").decode() or ctx.name
+    container = ctx.attr("container", b"").decode()
+    key = (container, shared)
+    refs = ctx.state.variables
+    ref = refs.get(key)
+    if ref is None:
+        ref = refs[key] = VarRef(ctx.name, ctx.output_dtypes[0], ctx.attr("shape"))
+    return lambda: ref
+
+
+def _assign_value(ctx, op_name, ref, value, validate):
+    if validate and ref.value is not None and ref.value.shape != value.shape:
+        raise errors.InvalidArgumentError(
+            None, ctx.op, f"Assign requires shapes of both tensors to match. lhs shape= "
+                          f"{list(ref.value.shape)} rhs shape= {list(value.shape)} (node "
+                          f"'{op_name}', variable '{ref.name}')")
+    if validate and ref.value is None and ref.shape is not None and ref.shape.ndims is not None:
+        if not ref.shape.is_compatible_with(value.shape):
+            raise errors.InvalidArgumentError(
+                None, ctx.op, f"Assign requires shapes of both tensors to match. lhs shape= "
+                              f"{ref.shape.as_list()} rhs shape= {list(value.shape)} (node "
+                              f"'{op_name}', variable '{ref.name}')")
+
+
+@kernel("Assign")
+def _assign(ctx):
+    validate = ctx.attr("validate_shape", True)
+    name = ctx.name
+    xp = ctx.xp
+
+    def run(ref, value):
+        _assign_value(ctx, name, ref, value, validate)
+        ref.value = xp.array(value, copy=True)
+        return ref
+
+    return run
+
+
+def _update(ctx, fn):
+    name = ctx.name
+
+    def run(ref, value):
+        current = read_ref(ref, ctx.op)
+        if current.shape != value.shape:
+            raise errors.InvalidArgumentError(
+                None, ctx.op, f"{ctx.type} requires shapes of both tensors to match. lhs shape= "
+                              f"{list(current.shape)} rhs shape= {list(value.shape)} (node "
+                              f"'{name}')")
+        ref.value = fn(current, value).astype(current.dtype, copy=False)
+        return ref
+
+    return run
+
+
+@kernel("AssignAdd")
+def _assign_add(ctx):
+    return _update(ctx, lambda a, b: a + b)
+
+
+@kernel("AssignSub")
+def _assign_sub(ctx):
+    return _update(ctx, lambda a, b: a - b)
+
+
+@kernel("IsVariableInitialized")
+def _is_initialized(ctx):
+    return lambda ref: np.bool_(ref.value is not None)

@@ -1,0 +1,287 @@
+"""Ref variables (``tf.compat.v1.Variable``): VariableV2 + Assign initializer + ``read`` snapshot.
+
+The nodes and names are TensorFlow's: ``w`` (VariableV2), ``w/Assign`` and ``w/read``, both
+colocated with ``w`` (``_class: loc:@w``); ``w/initial_value`` when the initial value is a Python
+or numpy value; ``w/Initializer/...`` when it is a callable.
+"""
+
+from __future__ import annotations
+
+from gmeta import dtypes
+from gmeta.framework import op_def_library
+from gmeta.framework import ops as ops_lib
+from gmeta.framework.ops import GraphKeys
+from gmeta.framework.tensor_shape import as_shape
+
+
+class Variable:
+    """A mutable tensor that lives across ``Session.run`` calls (a TF1 ref variable)."""
+
+    def __init__(self, initial_value=None, trainable=None, collections=None,
+                 validate_shape=True, caching_device=None, name=None, variable_def=None,
+                 dtype=None, expected_shape=None, import_scope=None, constraint=None,
+                 use_resource=None, synchronization=None, aggregation=None, shape=None):
+        if variable_def is not None:
+            self._init_from_proto(variable_def, import_scope)
+            return
+        if initial_value is None:
+            raise ValueError("initial_value must be specified.")
+        if use_resource:
+            raise NotImplementedError("resource variables (use_resource=True) are not "
+                                      "available yet; gmeta builds ref variables (VariableV2)")
+        trainable = True if trainable is None else trainable
+        if collections is None:
+            collections = [GraphKeys.GLOBAL_VARIABLES]
+        if not isinstance(collections, (list, tuple, set)):
+            raise ValueError(f"collections argument to Variable constructor must be a list, "
+                             f"tuple, or set. Got {collections!r}")
+        collections = list(collections)
+        if trainable and GraphKeys.TRAINABLE_VARIABLES not in collections:
+            collections.append(GraphKeys.TRAINABLE_VARIABLES)
+        self._trainable = trainable
+        self._constraint = constraint
+        self._save_slice_info = None
+        init_from_fn = callable(initial_value)
+        g = ops_lib.get_default_graph()
+        # Variables are created outside any control-dependency block (TF's init_scope).
+        with g.control_dependencies(None):
+            with ops_lib.name_scope_v1(name, "Variable",
+                                       [] if init_from_fn else [initial_value]) as scope:
+                if init_from_fn:
+                    true_name = ops_lib._name_from_scope_name(scope)
+                    with g.name_scope("Initializer"), g.device(None):
+                        value = initial_value()
+                        self._initial_value = ops_lib.convert_to_tensor(
+                            value, name="initial_value", dtype=dtype)
+                else:
+                    self._initial_value = ops_lib.convert_to_tensor(
+                        initial_value, name="initial_value", dtype=dtype)
+                    true_name = ops_lib._name_from_scope_name(scope)
+                del true_name
+                init_shape = self._initial_value.shape
+                if shape is not None:
+                    var_shape = as_shape(shape)
+                elif validate_shape:
+                    if not init_shape.is_fully_defined():
+                        raise ValueError(f"initial_value must have a shape specified: "
+                                         f"{self._initial_value!r}")
+                    var_shape = init_shape
+                else:
+                    var_shape = as_shape(None)
+                self._variable = op_def_library.apply_op(
+                    "VariableV2", name=scope, shape=var_shape,
+                    dtype=self._initial_value.dtype.base_dtype)
+                with g.colocate_with(self._variable.op):
+                    self._initializer_op = op_def_library.apply_op(
+                        "Assign", ref=self._variable, value=self._initial_value,
+                        validate_shape=validate_shape, name="Assign").op
+                if caching_device is not None:
+                    with g.device(caching_device):
+                        self._snapshot = op_def_library.apply_op(
+                            "Identity", input=self._variable, name="read")
+                else:
+                    with g.colocate_with(self._variable.op):
+                        self._snapshot = op_def_library.apply_op(
+                            "Identity", input=self._variable, name="read")
+        self._caching_device = caching_device
+        self._graph = g
+        g.add_to_collections(collections, self)
+
+    def _init_from_proto(self, variable_def, import_scope=None):
+        g = ops_lib.get_default_graph()
+
+        def scoped(name):
+            return f"{import_scope}/{name}" if import_scope else name
+
+        self._graph = g
+        self._variable = g.as_graph_element(scoped(variable_def.variable_name))
+        self._initializer_op = g.as_graph_element(scoped(variable_def.initializer_name))
+        self._snapshot = g.as_graph_element(scoped(variable_def.snapshot_name))
+        if variable_def.initial_value_name:
+            self._initial_value = g.as_graph_element(scoped(variable_def.initial_value_name))
+        else:
+            self._initial_value = None
+        self._trainable = getattr(variable_def, "trainable", True)
+        self._save_slice_info = None
+        self._constraint = None
+        self._caching_device = None
+
+    # -- properties -----------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._variable.name
+
+    @property
+    def op(self):
+        return self._variable.op
+
+    @property
+    def graph(self):
+        return self._graph
+
+    @property
+    def device(self) -> str:
+        return self._variable.device
+
+    @property
+    def dtype(self):
+        return self._variable.dtype
+
+    @property
+    def shape(self):
+        return self._variable.shape
+
+    def get_shape(self):
+        return self._variable.shape
+
+    @property
+    def initializer(self):
+        return self._initializer_op
+
+    @property
+    def initial_value(self):
+        return self._initial_value
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @property
+    def constraint(self):
+        return self._constraint
+
+    def value(self):
+        """The ``w/read`` snapshot tensor."""
+        return self._snapshot
+
+    def read_value(self):
+        return op_def_library.apply_op("Identity", input=self._variable, name="read")
+
+    def _ref(self):
+        return self._variable
+
+    def _as_graph_element(self):
+        return self._variable
+
+    def _as_graph_element_for_control(self):
+        return self._variable.op
+
+    # -- state changes --------------------------------------------------------------------------
+    def assign(self, value, use_locking=False, name=None, read_value=True):
+        out = op_def_library.apply_op("Assign", ref=self._variable, value=value,
+                                      use_locking=use_locking, name=name or "Assign")
+        return out if read_value else out.op
+
+    def assign_add(self, delta, use_locking=False, name=None, read_value=True):
+        out = op_def_library.apply_op("AssignAdd", ref=self._variable, value=delta,
+                                      use_locking=use_locking, name=name or "AssignAdd")
+        return out if read_value else out.op
+
+    def assign_sub(self, delta, use_locking=False, name=None, read_value=True):
+        out = op_def_library.apply_op("AssignSub", ref=self._variable, value=delta,
+                                      use_locking=use_locking, name=name or "AssignSub")
+        return out if read_value else out.op
+
+    def eval(self, session=None):
+        return self._variable.eval(session=session)
+
+    def load(self, value, session=None):
+        from gmeta.session import _session_for
+
+        sess = _session_for(self._graph, session)
+        sess.run(self._initializer_op, {self._initializer_op.inputs[1]: value})
+
+    def set_shape(self, shape):
+        self._variable.set_shape(shape)
+        self._snapshot.set_shape(shape)
+
+    def __repr__(self):
+        return (f"<tf.Variable '{self.name}' shape={self.shape} "
+                f"dtype={self.dtype.name}>")
+
+    def __hash__(self):
+        return id(self)
+
+    def __eq__(self, other):
+        return self is other
+
+    def __bool__(self):
+        raise TypeError(f"Using a tf.Variable ({self.name!r}) as a Python `bool` is not allowed "
+                        "in graph mode.")
+
+    def __iter__(self):
+        return iter(self._snapshot)
+
+    @classmethod
+    def _overload_operator(cls, operator):
+        def method(self, *args):
+            return getattr(ops_lib.Tensor, operator)(self._snapshot, *args)
+
+        method.__name__ = operator
+        setattr(cls, operator, method)
+
+
+RefVariable = Variable
+VariableV1 = Variable
+
+
+def _conversion(v, dtype=None, name=None, as_ref=False):
+    if dtype is not None and not dtypes.as_dtype(dtype).is_compatible_with(v.dtype):
+        raise ValueError(f"Incompatible type conversion requested to type '{dtype.name}' for "
+                         f"variable of type '{v.dtype.name}' ({v.name})")
+    return v._ref() if as_ref else v.value()
+
+
+ops_lib.register_tensor_conversion_function(Variable, _conversion)
+
+
+# -- collections and initializers --------------------------------------------------------------
+def global_variables(scope=None):
+    return ops_lib.get_collection(GraphKeys.GLOBAL_VARIABLES, scope)
+
+
+all_variables = global_variables
+
+
+def trainable_variables(scope=None):
+    return ops_lib.get_collection(GraphKeys.TRAINABLE_VARIABLES, scope)
+
+
+def local_variables(scope=None):
+    return ops_lib.get_collection(GraphKeys.LOCAL_VARIABLES, scope)
+
+
+def model_variables(scope=None):
+    return ops_lib.get_collection(GraphKeys.MODEL_VARIABLES, scope)
+
+
+def moving_average_variables(scope=None):
+    return ops_lib.get_collection(GraphKeys.MOVING_AVERAGE_VARIABLES, scope)
+
+
+def variables_initializer(var_list, name="init"):
+    """One op that runs the initializers of ``var_list`` (a ``NoOp`` with control inputs)."""
+    from gmeta.ops import control_flow_ops
+
+    if var_list:
+        return control_flow_ops.group(*[v.initializer for v in var_list], name=name)
+    return control_flow_ops.no_op(name=name)
+
+
+initialize_variables = variables_initializer
+
+
+def global_variables_initializer():
+    return variables_initializer(global_variables(), name="init")
+
+
+initialize_all_variables = global_variables_initializer
+
+
+def local_variables_initializer():
+    return variables_initializer(local_variables(), name="init")
+
+
+def is_variable_initialized(variable):
+    return op_def_library.apply_op("IsVariableInitialized", ref=variable._ref(),
+                                   name="IsVariableInitialized")

@@ -1,0 +1,356 @@
+"""Session, InteractiveSession and the default-session stack (``tf.compat.v1.Session``)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from gmeta import errors
+from gmeta.executor import SessionState, compile_plan
+from gmeta.framework import ops as ops_lib
+from gmeta.kernels.state import VarRef, read_ref
+
+
+class _SessionStack(threading.local):
+    def __init__(self):
+        super().__init__()
+        self.stack: list = []
+
+
+_default_sessions = _SessionStack()
+
+
+def get_default_session():
+    return _default_sessions.stack[-1] if _default_sessions.stack else None
+
+
+def _clear_default_sessions():
+    _default_sessions.stack.clear()
+
+
+def _session_for(graph, session):
+    session = session or get_default_session()
+    if session is None:
+        raise ValueError("Cannot evaluate tensor using `eval()` / `run()`: No default session "
+                         "is registered. Use `with sess.as_default()` or pass an explicit "
+                         "session to `eval(session=sess)`")
+    if session.graph is not graph:
+        raise ValueError("Cannot use the given session to evaluate tensor: the tensor's graph "
+                         "is different from the session's graph.")
+    return session
+
+
+class _Fetches:
+    """Flattens a nested fetch structure to unique graph elements and rebuilds the results."""
+
+    def __init__(self, graph, fetches):
+        self.elements: list = []
+        self._index: dict = {}
+        self.structure = self._flatten(graph, fetches)
+
+    def _add(self, el) -> int:
+        i = self._index.get(el)
+        if i is None:
+            i = self._index[el] = len(self.elements)
+            self.elements.append(el)
+        return i
+
+    def _flatten(self, graph, f):
+        if f is None:
+            raise TypeError(f"Fetch argument {f!r} has invalid type {type(f)}, must be a string "
+                            "or Tensor. (Can not convert a NoneType into a Tensor or Operation.)")
+        if isinstance(f, (list, tuple)):
+            kids = [self._flatten(graph, x) for x in f]
+            if isinstance(f, tuple) and hasattr(f, "_fields"):
+                return ("namedtuple", type(f), kids)
+            return ("list" if isinstance(f, list) else "tuple", None, kids)
+        if isinstance(f, dict):
+            return ("dict", type(f), [(k, self._flatten(graph, v)) for k, v in f.items()])
+        if hasattr(f, "_as_graph_element"):
+            f = f._as_graph_element()
+        try:
+            el = graph.as_graph_element(f, allow_tensor=True, allow_operation=True)
+        except KeyError as e:
+            raise errors.NotFoundError(None, None, f"Fetch {f!r} not found in the graph: "
+                                                   f"{e.args[0]}") from None
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"Fetch argument {f!r} cannot be interpreted as a Tensor. ({e})") \
+                from None
+        return ("leaf", None, self._add(el))
+
+    def build(self, values):
+        return self._build(self.structure, values)
+
+    def _build(self, node, values):
+        kind, typ, data = node
+        if kind == "leaf":
+            return values[data]
+        if kind == "list":
+            return [self._build(c, values) for c in data]
+        if kind == "tuple":
+            return tuple(self._build(c, values) for c in data)
+        if kind == "namedtuple":
+            return typ(*[self._build(c, values) for c in data])
+        out = typ() if typ is not dict else {}
+        for k, c in data:
+            out[k] = self._build(c, values)
+        return out
+
+
+def _to_user(value):
+    if isinstance(value, VarRef):
+        value = read_ref(value, None).copy()
+    if isinstance(value, np.ndarray):
+        if value.ndim == 0:
+            return value[()]
+        return value
+    if value is not None and hasattr(value, "get"):  # CuPy array
+        value = value.get()
+        return value[()] if value.ndim == 0 else value
+    return value
+
+
+class BaseSession:
+    def __init__(self, target="", graph=None, config=None):
+        if graph is None:
+            graph = ops_lib.get_default_graph()
+        if not isinstance(graph, ops_lib.Graph):
+            raise TypeError(f"graph must be a gmeta Graph, not {type(graph).__name__}")
+        self._graph = graph
+        self._target = target
+        self._config = config
+        self._closed = False
+        self._state = SessionState()
+        self._plans: dict = {}
+        self._default_cm = None
+
+    # -- properties -----------------------------------------------------------------------------
+    @property
+    def graph(self):
+        return self._graph
+
+    @property
+    def graph_def(self):
+        return self._graph.as_graph_def()
+
+    @property
+    def sess_str(self) -> str:
+        return self._target
+
+    def list_devices(self):
+        return [_DeviceAttributes("/job:localhost/replica:0/task:0/device:CPU:0", "CPU")]
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._closed = True
+        self._plans.clear()
+        self._state = SessionState()
+
+    def as_default(self):
+        return _DefaultSession(self)
+
+    def __enter__(self):
+        self._default_cm = self.as_default()
+        self._default_cm.__enter__()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if self._default_cm is not None:
+            self._default_cm.__exit__(exc_type, exc, tb)
+            self._default_cm = None
+        self.close()
+
+    def __del__(self):
+        pass
+
+    # -- running --------------------------------------------------------------------------------
+    def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
+        """Runs the ops and evaluates the tensors in ``fetches`` (a Tensor, Operation, name or a
+        nested list/tuple/dict/namedtuple of them), with ``feed_dict`` replacing tensor values.
+
+        Returns fetched values in the structure of ``fetches``: numpy arrays, numpy scalars for
+        0-d tensors, None for operations.
+        """
+        if self._closed:
+            raise RuntimeError("Attempted to use a closed Session.")
+        graph = self._graph
+        # Fast path: one tensor or operation, no feeds.
+        if not feed_dict and (fetches.__class__ is ops_lib.Tensor or
+                              fetches.__class__ is ops_lib.Operation):
+            entry = self._plans.get(fetches)
+            if entry is None or entry[1] != graph._version:
+                entry = self._compile(fetches, (), graph)
+            plan, _, handler = entry
+            return handler.build([_to_user(v) for v in self._run_plan(plan, (), fetches)])
+        key_feeds, feed_values = self._feeds(feed_dict) if feed_dict else ((), ())
+        key = fetches if _hashable(fetches) else None
+        if key is not None:
+            key = (key, key_feeds)
+            entry = self._plans.get(key)
+            if entry is None or entry[1] != graph._version:
+                entry = self._compile(fetches, key_feeds, graph, key)
+        else:
+            entry = self._compile(fetches, key_feeds, graph, None)
+        plan, _, handler = entry
+        values = self._validate_feeds(plan, key_feeds, feed_values)
+        return handler.build([_to_user(v) for v in self._run_plan(plan, values, fetches)])
+
+    def _run_plan(self, plan, feed_values, fetches):
+        out = plan.run(feed_values)
+        return out
+
+    def _compile(self, fetches, feeds, graph, key=...):
+        handler = _Fetches(graph, fetches)
+        tensors = [e for e in handler.elements if isinstance(e, ops_lib.Tensor)]
+        targets = [e for e in handler.elements if isinstance(e, ops_lib.Operation)]
+        plan = compile_plan(graph, tensors, targets, list(feeds), self._state)
+        slot_by_tensor = dict(zip(tensors, plan.fetch_slots))
+        order = [slot_by_tensor.get(e) for e in handler.elements]
+        # The plan fetches tensors only; operations give None.
+        plan.fetch_slots = [s if s is not None else _NONE_SLOT for s in order]
+        plan.copy_fetch = [i for i, e in enumerate(handler.elements)
+                           if isinstance(e, ops_lib.Tensor) and
+                           tensors.index(e) in _copy_set(plan, tensors)]
+        plan.n_slots += 1  # the last slot stays None: what an Operation fetch returns
+        plan.fetch_slots = [plan.n_slots - 1 if s is _NONE_SLOT else s for s in plan.fetch_slots]
+        entry = (plan, graph._version, handler)
+        if key is ...:
+            key = fetches
+        if key is not None:
+            self._plans[key] = entry
+        return entry
+
+    def _feeds(self, feed_dict):
+        graph = self._graph
+        tensors, values = [], []
+        for k, v in feed_dict.items():
+            if hasattr(k, "_as_graph_element") and not isinstance(k, ops_lib.Tensor):
+                k = k._as_graph_element()
+            try:
+                t = graph.as_graph_element(k, allow_tensor=True, allow_operation=False)
+            except KeyError as e:
+                raise errors.NotFoundError(None, None, f"Cannot feed {k!r}: {e.args[0]}") from None
+            except (TypeError, ValueError) as e:
+                raise TypeError(f"Cannot interpret feed_dict key {k!r} as a Tensor: {e}") \
+                    from None
+            tensors.append(t)
+            values.append(v)
+        return tuple(tensors), values
+
+    def _validate_feeds(self, plan, tensors, values):
+        out = []
+        for t, v in zip(tensors, values):
+            out.append(_convert_feed(t, v))
+        return out
+
+    def make_callable(self, fetches, feed_list=None, accept_options=False):
+        feed_list = list(feed_list or [])
+
+        def call(*args, **kwargs):
+            return self.run(fetches, dict(zip(feed_list, args)) if feed_list else None)
+
+        return call
+
+
+_NONE_SLOT = object()
+
+
+def _copy_set(plan, tensors):
+    # indices (into ``tensors``) whose values may alias a variable's storage
+    return set(plan.copy_fetch)
+
+
+def _hashable(fetches) -> bool:
+    if fetches.__class__ in (ops_lib.Tensor, ops_lib.Operation, str):
+        return True
+    if fetches.__class__ in (list, tuple):
+        return all(f.__class__ in (ops_lib.Tensor, ops_lib.Operation, str) for f in fetches)
+    return False
+
+
+def _convert_feed(t, value):
+    dtype = t.dtype.base_dtype
+    if isinstance(value, ops_lib.Tensor):
+        raise TypeError(f"The value of a feed cannot be a tf.Tensor object (feeding "
+                        f"{t.name!r}). Acceptable feed values include Python scalars, strings, "
+                        "lists, numpy ndarrays.")
+    if dtype.name == "string":
+        arr = np.asarray(value, dtype=object)
+    else:
+        np_dtype = dtype.as_numpy_dtype
+        if isinstance(value, np.ndarray) and value.dtype == np_dtype:
+            arr = value
+        else:
+            src = np.asarray(value)
+            if src.dtype.kind in "USO" or (src.dtype.kind == "c" and not dtype.is_complex) or (
+                    src.dtype.kind == "f" and (dtype.is_integer or dtype.is_bool)):
+                raise errors.FeedTypeError(
+                    None, t.op, f"Cannot feed a value of dtype {src.dtype} to tensor "
+                                f"{t.name!r} of dtype {dtype.name}: the conversion would lose "
+                                "information")
+            if isinstance(value, int) and not isinstance(value, bool) and dtype.is_integer:
+                if not dtype.min <= value <= dtype.max:
+                    raise errors.FeedTypeError(
+                        None, t.op, f"Type of feed value {value} with type {type(value)} is not "
+                                    f"compatible with Tensor type {dtype.name} of {t.name!r}.")
+            arr = src.astype(np_dtype, copy=False)
+    shape = t.shape
+    if not shape.is_compatible_with(arr.shape):
+        raise errors.FeedError(
+            None, t.op, f"Cannot feed value of shape {arr.shape} for Tensor {t.name!r}, which "
+                        f"has shape {_shape_str(shape)}")
+    return arr
+
+
+def _shape_str(shape) -> str:
+    if shape.ndims is None:
+        return "<unknown>"
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + \
+        ("," if shape.ndims == 1 else "") + ")"
+
+
+class _DeviceAttributes:
+    def __init__(self, name, device_type, memory_limit_bytes=0):
+        self.name = name
+        self.device_type = device_type
+        self.memory_limit_bytes = memory_limit_bytes
+
+    def __repr__(self):
+        return f"_DeviceAttributes({self.name}, {self.device_type}, {self.memory_limit_bytes})"
+
+
+class _DefaultSession:
+    def __init__(self, sess):
+        self._sess = sess
+        self._graph_cm = None
+
+    def __enter__(self):
+        _default_sessions.stack.append(self._sess)
+        self._graph_cm = self._sess.graph.as_default()
+        self._graph_cm.__enter__()
+        return self._sess
+
+    def __exit__(self, *exc):
+        self._graph_cm.__exit__(*exc)
+        if _default_sessions.stack and _default_sessions.stack[-1] is self._sess:
+            _default_sessions.stack.pop()
+
+
+class Session(BaseSession):
+    """``tf.compat.v1.Session``: runs a graph on this machine's devices."""
+
+
+class InteractiveSession(BaseSession):
+    """A Session that installs itself as the default session on construction."""
+
+    def __init__(self, target="", graph=None, config=None):
+        super().__init__(target, graph, config)
+        self._interactive_cm = self.as_default()
+        self._interactive_cm.__enter__()
+
+    def close(self):
+        super().close()
+        if self._interactive_cm is not None:
+            cm, self._interactive_cm = self._interactive_cm, None
+            cm.__exit__(None, None, None)
