@@ -184,7 +184,7 @@ class BaseSession:
             plan, _, handler = entry
             return handler.build([_to_user(v) for v in self._run_plan(plan, (), fetches)])
         key_feeds, feed_values = self._feeds(feed_dict) if feed_dict else ((), ())
-        key = fetches if _hashable(fetches) else None
+        key = _cache_key(fetches)
         if key is not None:
             key = (key, key_feeds)
             entry = self._plans.get(key)
@@ -205,15 +205,14 @@ class BaseSession:
         tensors = [e for e in handler.elements if isinstance(e, ops_lib.Tensor)]
         targets = [e for e in handler.elements if isinstance(e, ops_lib.Operation)]
         plan = compile_plan(graph, tensors, targets, list(feeds), self._state)
+        # Re-index the plan's fetches by fetch element; an Operation fetch reads an extra slot
+        # that stays None.
         slot_by_tensor = dict(zip(tensors, plan.fetch_slots))
-        order = [slot_by_tensor.get(e) for e in handler.elements]
-        # The plan fetches tensors only; operations give None.
-        plan.fetch_slots = [s if s is not None else _NONE_SLOT for s in order]
-        plan.copy_fetch = [i for i, e in enumerate(handler.elements)
-                           if isinstance(e, ops_lib.Tensor) and
-                           tensors.index(e) in _copy_set(plan, tensors)]
-        plan.n_slots += 1  # the last slot stays None: what an Operation fetch returns
-        plan.fetch_slots = [plan.n_slots - 1 if s is _NONE_SLOT else s for s in plan.fetch_slots]
+        copy_tensors = {tensors[i] for i in plan.copy_fetch}
+        none_slot = plan.n_slots
+        plan.n_slots += 1
+        plan.fetch_slots = [slot_by_tensor.get(e, none_slot) for e in handler.elements]
+        plan.copy_fetch = [i for i, e in enumerate(handler.elements) if e in copy_tensors]
         entry = (plan, graph._version, handler)
         if key is ...:
             key = fetches
@@ -253,20 +252,14 @@ class BaseSession:
         return call
 
 
-_NONE_SLOT = object()
-
-
-def _copy_set(plan, tensors):
-    # indices (into ``tensors``) whose values may alias a variable's storage
-    return set(plan.copy_fetch)
-
-
-def _hashable(fetches) -> bool:
-    if fetches.__class__ in (ops_lib.Tensor, ops_lib.Operation, str):
-        return True
-    if fetches.__class__ in (list, tuple):
-        return all(f.__class__ in (ops_lib.Tensor, ops_lib.Operation, str) for f in fetches)
-    return False
+def _cache_key(fetches):
+    cls = fetches.__class__
+    if cls is ops_lib.Tensor or cls is ops_lib.Operation or cls is str:
+        return fetches
+    if cls is list or cls is tuple:
+        if all(f.__class__ in (ops_lib.Tensor, ops_lib.Operation, str) for f in fetches):
+            return (cls, tuple(fetches))
+    return None
 
 
 def _convert_feed(t, value):
