@@ -1,0 +1,74 @@
+"""gmeta benchmarks: ``python -m bench [--compare-tf PYTHON] [--only NAME,...]``.
+
+Prints one JSON line per (implementation, figure) and a table of medians. With ``--compare-tf``
+the same workloads run through TensorFlow in the given interpreter (a venv with tensorflow-cpu),
+in the same invocation, so the figures are side by side on one machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import gmeta  # noqa: E402
+from bench.timing import run_workloads  # noqa: E402
+from bench.workloads import WORKLOADS  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--compare-tf", metavar="PYTHON", default=os.environ.get("GMETA_TF_PYTHON"),
+                   help="interpreter of a venv with tensorflow-cpu (env GMETA_TF_PYTHON)")
+    p.add_argument("--only", default=",".join(WORKLOADS), help="comma-separated figures")
+    p.add_argument("--min-time", type=float, default=0.5, help="seconds per figure and side")
+    args = p.parse_args(argv)
+    names = [n for n in args.only.split(",") if n]
+    unknown = [n for n in names if n not in WORKLOADS]
+    if unknown:
+        p.error(f"unknown figure(s): {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
+    rows = []
+    machine = f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
+    for r in run_workloads(gmeta, names, min_time=args.min_time):
+        row = {"impl": f"gmeta {gmeta.__version__}", "machine": machine, **r}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    if args.compare_tf:
+        here = os.path.dirname(os.path.abspath(__file__))
+        proc = subprocess.run([args.compare_tf, os.path.join(here, "tf_side.py"), ",".join(names),
+                               str(args.min_time)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"TensorFlow side failed ({args.compare_tf}):\n{proc.stderr[-2000:]}",
+                  file=sys.stderr)
+            return 1
+        for line in proc.stdout.splitlines():
+            if line.startswith("{"):
+                row = {**json.loads(line), "machine": machine}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    _table(rows, names)
+    return 0
+
+
+def _table(rows, names):
+    impls = list(dict.fromkeys(r["impl"] for r in rows))
+    by = {(r["impl"], r["figure"]): r["median_s"] for r in rows}
+    head = f"{'figure':<20}" + "".join(f"{i:>22}" for i in impls)
+    if len(impls) == 2:
+        head += f"{'gmeta/TF':>10}"
+    print("\n" + head)
+    for n in names:
+        line = f"{n:<20}" + "".join(f"{by.get((i, n), float('nan')) * 1e6:>19.1f} µs"
+                                    for i in impls)
+        if len(impls) == 2 and (impls[1], n) in by:
+            line += f"{by[(impls[0], n)] / by[(impls[1], n)]:>9.2f}x"
+        print(line)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
