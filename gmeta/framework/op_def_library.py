@@ -160,25 +160,47 @@ def create_op_from_def(op_type: str, name, keywords: dict):
             raise TypeError(f"{op_type} got unexpected keyword arguments: "
                             f"{', '.join(sorted(keywords))}")
 
-        output_types = []
-        for arg in op_def.output_arg:
-            if arg.number_attr:
-                n = attr_lib.decode_attr_value(attrs[arg.number_attr])
-                t = _output_type(arg, attrs)
-                output_types.extend([t] * n)
-            elif arg.type_list_attr:
-                output_types.extend(attr_lib.decode_attr_value(attrs[arg.type_list_attr]) or [])
-            else:
-                output_types.append(_output_type(arg, attrs))
+        output_types = output_types_for(op_def, attrs)
         return g._create_op_internal(op_type, inputs, output_types, name=scope, attrs=attrs,
                                      op_def=op_def)
+
+
+def output_types_for(op_def, attrs) -> list:
+    """The output dtypes of a node of ``op_def`` with ``attrs`` (AttrValue protos).
+
+    Raises:
+        KeyError: an attr the outputs depend on is missing.
+    """
+    out = []
+    for arg in op_def.output_arg:
+        if arg.number_attr:
+            n = attrs[arg.number_attr].i
+            out.extend([_output_type(arg, attrs)] * n)
+        elif arg.type_list_attr:
+            out.extend(dtypes.as_dtype(t) for t in attrs[arg.type_list_attr].list.type)
+        else:
+            out.append(_output_type(arg, attrs))
+    return out
+
+
+def input_count_for(op_def, attrs) -> int:
+    """How many data inputs a node of ``op_def`` with ``attrs`` takes."""
+    n = 0
+    for arg in op_def.input_arg:
+        if arg.number_attr:
+            n += attrs[arg.number_attr].i
+        elif arg.type_list_attr:
+            n += len(attrs[arg.type_list_attr].list.type)
+        else:
+            n += 1
+    return n
 
 
 def _output_type(arg, attrs) -> dtypes.DType:
     if arg.type:
         t = dtypes.as_dtype(arg.type)
     else:
-        t = attr_lib.decode_attr_value(attrs[arg.type_attr])
+        t = dtypes.as_dtype(attrs[arg.type_attr].type)
     return t._as_ref if arg.is_ref else t
 
 

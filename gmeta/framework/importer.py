@@ -1,0 +1,296 @@
+"""``import_graph_def``: GraphDef nodes into a Graph, losslessly, in any node order.
+
+Every node keeps its attrs as they are in the file (the AttrValue protos, plus the defaults TF's
+importer adds for attrs its OpDef declares), its inputs and its device string; ops gmeta cannot
+run import and export intact. Cycles (while loops' NextIteration -> Merge) are fine: operations
+are created first and linked afterwards.
+
+Beyond TF: names that clash with existing nodes are made unique (``w`` -> ``w_1``) and the
+returned rename map lets callers (import_meta_graph) make collections follow the new names.
+"""
+
+from __future__ import annotations
+
+from gmeta import dtypes
+from gmeta.devices import spec as device_spec
+from gmeta.framework import op_def_library, op_def_registry
+from gmeta.framework import ops as ops_lib
+
+
+def _parse_input(s: str):
+    """'^x' -> ('x', -1); 'x:2' -> ('x', 2); 'x' -> ('x', 0)."""
+    if s.startswith("^"):
+        return s[1:], -1
+    name, sep, idx = s.rpartition(":")
+    if sep and idx.isdigit():
+        return name, int(idx)
+    return s, 0
+
+
+def _mark_used(g, name: str) -> None:
+    """Marks ``name`` and each of its enclosing scopes as used, so later ops and scopes built
+    with the same names get ``_1`` suffixes instead of clashing."""
+    used = g._names_in_use
+    parts = name.split("/")
+    for i in range(1, len(parts) + 1):
+        key = "/".join(parts[:i]).lower()
+        if key not in used:
+            used[key] = 1
+
+
+def _renamed_prefix(name: str, renames: dict) -> str:
+    """``name`` with its longest enclosing scope that was renamed on import replaced, so a
+    uniquified ``w`` -> ``w_1`` takes ``w/read`` -> ``w_1/read`` along (TF's importer does this)."""
+    cut = name.rfind("/")
+    while cut > 0:
+        head = name[:cut]
+        if head in renames and renames[head] != head:
+            return renames[head] + name[cut:]
+        cut = name.rfind("/", 0, cut)
+    return name
+
+
+def _unique(g, name: str, taken: set) -> str:
+    def exists(n):
+        return n in g._nodes_by_name or n in taken or n.lower() in g._names_in_use
+
+    if not exists(name):
+        return name
+    i = 1
+    while exists(f"{name}_{i}"):
+        i += 1
+    return f"{name}_{i}"
+
+
+def _output_types(node, op_def, attrs, max_index):
+    if op_def is not None:
+        try:
+            return op_def_library.output_types_for(op_def, attrs)
+        except KeyError as e:
+            raise ValueError(f"Node '{node.name}' ({node.op}) lacks attr {e.args[0]!r}, which its "
+                             "OpDef needs to know its output types") from None
+    # An op type TF's registry does not know: keep it intact, infer what we can.
+    shapes = attrs.get("_output_shapes")
+    n = max(max_index + 1, len(shapes.list.shape) if shapes is not None else 0)
+    types = attrs.get("_output_types")
+    if types is not None and len(types.list.type) >= n:
+        return [dtypes.as_dtype(t) for t in types.list.type]
+    guess = attrs.get("T") or attrs.get("dtype")
+    t = dtypes.as_dtype(guess.type) if guess is not None and guess.type else dtypes.float32
+    return [t] * n
+
+
+def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
+                     op_dict=None, producer_op_list=None, graph=None, clear_devices=False,
+                     device_map=None, _prefix=None, _rename_map=None):
+    """Imports ``graph_def`` into ``graph`` (default: the default graph).
+
+    Args:
+        graph_def: a ``GraphDef`` proto.
+        input_map: ``{"name:i" | "name" | "^name": Tensor | Operation}`` replacing inputs.
+        return_elements: names ("op" or "op:i") of elements to return.
+        name: prefix for imported names (TF's default "import"; "" for none).
+        clear_devices: blank every node's requested device.
+        device_map: callable(NodeDef) -> device string, applied to each requested device
+            (gmeta's remapping; see gm.train.import_meta_graph).
+
+    Returns:
+        The elements named in ``return_elements`` (None when it is None).
+
+    Raises:
+        ValueError: an input refers to a node that does not exist, an input_map key is never
+            used, a node has the wrong number of inputs for its OpDef.
+    """
+    g = graph or ops_lib.get_default_graph()
+    input_map = dict(input_map or {})
+    if _prefix is None:
+        if name is None:
+            name = "import"
+        with g.name_scope(name) as scope:
+            prefix = scope
+    else:
+        prefix = _prefix
+    if g._finalized:
+        raise RuntimeError("Graph is finalized and cannot be modified.")
+
+    norm_map = {}
+    for key, value in input_map.items():
+        k = key.name if isinstance(key, ops_lib.Tensor) else str(key)
+        if not k.startswith("^") and ":" not in k:
+            k += ":0"
+        norm_map[k] = value
+    used_keys = set()
+
+    # -- pass 1: create operations ----------------------------------------------------------------
+    nodes = graph_def.node
+    max_index: dict = {}
+    for node in nodes:
+        for inp in node.input:
+            src, idx = _parse_input(inp)
+            if idx > max_index.get(src, -1):
+                max_index[src] = idx
+    new_ops: dict = {}
+    renames: dict = {}
+    created = []
+    taken: set = set()
+    stack_devices = [e for e in g._device_stack]
+    for node in nodes:
+        op_def = op_def_registry.get(node.op)
+        attrs = dict(node.attr.items())
+        if op_def is not None:
+            for a in op_def.attr:
+                if a.name not in attrs and a.HasField("default_value"):
+                    attrs[a.name] = a.default_value
+        out_types = _output_types(node, op_def, attrs, max_index.get(node.name, 0))
+        new_name = _unique(g, prefix + _renamed_prefix(node.name, renames), taken)
+        taken.add(new_name)
+        renames[node.name] = new_name
+        device = "" if clear_devices else node.device
+        if device_map is not None and not clear_devices:
+            device = device_map(node) or ""
+        op = ops_lib.Operation(g, new_name, node.op, [], out_types, attrs, op_def, device)
+        if stack_devices and not clear_devices:
+            g._apply_device_functions(op)
+        new_ops[node.name] = op
+        created.append((node, op))
+
+    # -- pass 2: link inputs ------------------------------------------------------------------------
+    controls: dict = {}
+    for node, op in created:
+        inputs, ctrl = [], []
+        for inp in node.input:
+            src, idx = _parse_input(inp)
+            key = f"^{src}" if idx < 0 else f"{src}:{idx}"
+            if key in norm_map:
+                used_keys.add(key)
+                mapped = norm_map[key]
+                if idx < 0:
+                    mapped = ops_lib._as_operation(mapped)
+                    ctrl.append(mapped)
+                else:
+                    inputs.append(ops_lib.convert_to_tensor(mapped))
+                continue
+            src_op = new_ops.get(src)
+            if src_op is None:
+                raise ValueError(f"Node '{node.name}' ({node.op}) has input '{inp}', but no node "
+                                 f"named '{src}' is in the GraphDef (and no input_map entry "
+                                 "replaces it)")
+            if idx < 0:
+                ctrl.append(src_op)
+            else:
+                if idx >= len(src_op._outputs):
+                    raise ValueError(f"Node '{node.name}' has input '{inp}', but '{src}' "
+                                     f"({src_op.type}) has only {len(src_op._outputs)} outputs")
+                inputs.append(src_op._outputs[idx])
+        if op._op_def is not None:
+            want = op_def_library.input_count_for(op._op_def, op._attrs)
+            if want != len(inputs):
+                raise ValueError(f"Node '{node.name}' ({node.op}) has {len(inputs)} data inputs "
+                                 f"but its OpDef takes {want}")
+        op._inputs = inputs
+        controls[op] = ctrl
+
+    unused = sorted(set(norm_map) - used_keys)
+    if unused:
+        raise ValueError(f"Attempted to map inputs that were not found in graph_def: "
+                         f"[{', '.join(unused)}]")
+
+    # -- pass 3: colocation devices, add to the graph, shapes --------------------------------------
+    for node, op in created:
+        cls = op._attrs.get("_class")
+        if cls is not None and cls.list.s:
+            renamed = []
+            target_device = None
+            for s in cls.list.s:
+                if s.startswith(b"loc:@"):
+                    target = s[5:].decode()
+                    new_target = renames.get(target)
+                    if new_target is None:
+                        if target not in g._nodes_by_name:
+                            raise ValueError(f"Specified colocation to an op that does not exist "
+                                             f"during import: {target} in {node.name}")
+                        new_target = target
+                        top = g._nodes_by_name[target]
+                    else:
+                        top = new_ops[target]
+                    if target_device is None and top._device:
+                        target_device = top._device
+                    renamed.append(b"loc:@" + new_target.encode())
+                else:
+                    renamed.append(s)
+            if renamed != list(cls.list.s):
+                from gmeta.proto import AttrValue
+
+                av = AttrValue()
+                av.list.s.extend(renamed)
+                op._attrs["_class"] = av
+            if not clear_devices:
+                op._device = target_device or op._device
+    for node, op in created:
+        if op._device and op._device != node.device:
+            op._device = device_spec.canonical_name(op._device)
+        g._add_op(op, controls[op])
+        _mark_used(g, op._name)
+    _infer_shapes(created)
+
+    if return_elements is None:
+        return None
+    out = []
+    for el in return_elements:
+        src, idx = _parse_input(el)
+        op = new_ops.get(src)
+        if op is None:
+            raise ValueError(f"Requested return_element {el!r} not found in graph_def.")
+        if ":" in el:
+            out.append(op._outputs[idx])
+        else:
+            out.append(op)
+    if _rename_map is not None:
+        _rename_map.update(renames)
+    return out
+
+
+def _infer_shapes(created) -> None:
+    """Static shapes: the file's ``_output_shapes`` where present, merged with shape inference
+    run in dependency order (back edges of loops see what is known so far)."""
+    from gmeta.framework import shape_inference
+    from gmeta.framework.tensor_shape import TensorShape
+
+    done = set()
+    pending = {op: [t._op for t in op._inputs] for _, op in created}
+    order = []
+    visiting = set()
+
+    def visit(op):
+        stack = [(op, iter(pending.get(op, ())))]
+        visiting.add(op)
+        while stack:
+            cur, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                stack.pop()
+                visiting.discard(cur)
+                if cur not in done:
+                    done.add(cur)
+                    order.append(cur)
+                continue
+            if nxt in done or nxt in visiting or nxt not in pending:
+                continue
+            visiting.add(nxt)
+            stack.append((nxt, iter(pending[nxt])))
+
+    for _, op in created:
+        if op not in done:
+            visit(op)
+    for op in order:
+        try:
+            shape_inference.infer(op)
+        except ValueError:
+            pass  # the file's shapes (below) or unknown shapes stand
+        recorded = op._attrs.get("_output_shapes")
+        if recorded is not None:
+            for t, s in zip(op._outputs, recorded.list.shape):
+                try:
+                    t._shape = t._shape.merge_with(TensorShape(s))
+                except ValueError:
+                    t._shape = TensorShape(s)
