@@ -39,6 +39,13 @@ from gmeta.ops.random_ops import random_normal, random_uniform, truncated_normal
 from gmeta.ops.array_ops import *  # noqa: F401,F403,E402
 from gmeta.ops.math_ops import *  # noqa: F401,F403,E402
 from gmeta.session import InteractiveSession, Session, get_default_session  # noqa: F401
-from gmeta import nn  # noqa: F401,E402
+from gmeta import nn, train  # noqa: F401,E402
+from gmeta.framework.importer import import_graph_def  # noqa: F401,E402
+from gmeta.proto import (  # noqa: F401,E402
+    AttrValue, CollectionDef, ConfigProto, Event, GPUOptions, GraphDef, GraphOptions,
+    MetaGraphDef, NodeDef, OpDef, RunMetadata, RunOptions, SaverDef, Summary, TensorProto,
+    TensorShapeProto, VariableDef,
+)
+from gmeta import compat  # noqa: F401,E402
 
 __version__ = "0.1.0"

@@ -108,3 +108,56 @@ def _assign_sub(ctx):
 @kernel("IsVariableInitialized")
 def _is_initialized(ctx):
     return lambda ref: np.bool_(ref.value is not None)
+
+
+# -- resource variables: a handle is the VarRef itself --------------------------------------------
+@kernel("VarHandleOp")
+def _var_handle(ctx):
+    shared = ctx.attr("shared_name", b"").decode() or ctx.name
+    key = (ctx.attr("container", b"").decode(), shared)
+    refs = ctx.state.variables
+    ref = refs.get(key)
+    if ref is None:
+        ref = refs[key] = VarRef(ctx.name, ctx.attr("dtype"), ctx.attr("shape"))
+    return lambda: ref
+
+
+@kernel("ReadVariableOp")
+def _read_variable(ctx):
+    op = ctx.op
+    return lambda ref: read_ref(ref, op)
+
+
+@kernel("AssignVariableOp")
+def _assign_variable(ctx):
+    xp = ctx.xp
+    op = ctx.op
+    validate = ctx.attr("validate_shape", False)
+
+    def run(ref, value):
+        if validate:
+            _assign_value(ctx, op.name, ref, value, True)
+        ref.value = xp.array(value, copy=True)
+        return None
+
+    return run
+
+
+@kernel("AssignAddVariableOp", "AssignSubVariableOp")
+def _assign_update_variable(ctx):
+    update = _update(ctx, (lambda a, b: a + b) if ctx.type == "AssignAddVariableOp"
+                     else (lambda a, b: a - b))
+    return lambda ref, value: (update(ref, value), None)[1]
+
+
+@kernel("VarIsInitializedOp")
+def _var_is_initialized(ctx):
+    return lambda ref: np.bool_(ref.value is not None)
+
+
+@kernel("DestroyResourceOp")
+def _destroy_resource(ctx):
+    def run(ref):
+        ref.value = None
+
+    return run

@@ -88,11 +88,14 @@ class Variable:
         g.add_to_collections(collections, self)
 
     def _init_from_proto(self, variable_def, import_scope=None):
+        from gmeta.framework.meta_graph import prepend_name_scope
+
         g = ops_lib.get_default_graph()
 
         def scoped(name):
-            return f"{import_scope}/{name}" if import_scope else name
+            return prepend_name_scope(name, import_scope)
 
+        self._variable_def = variable_def
         self._graph = g
         self._variable = g.as_graph_element(scoped(variable_def.variable_name))
         self._initializer_op = g.as_graph_element(scoped(variable_def.initializer_name))
@@ -101,10 +104,43 @@ class Variable:
             self._initial_value = g.as_graph_element(scoped(variable_def.initial_value_name))
         else:
             self._initial_value = None
-        self._trainable = getattr(variable_def, "trainable", True)
-        self._save_slice_info = None
+        self._trainable = variable_def.trainable
+        self._save_slice_info = (SaveSliceInfo(variable_def.save_slice_info_def, import_scope)
+                                 if variable_def.HasField("save_slice_info_def") else None)
         self._constraint = None
         self._caching_device = None
+
+    def to_proto(self, export_scope=None):
+        """This variable's ``VariableDef`` (None when it lies outside ``export_scope``)."""
+        from gmeta.framework.meta_graph import _in_scope, strip_name_scope
+        from gmeta.proto import VariableDef
+
+        if export_scope and not _in_scope(self._variable.name, export_scope):
+            return None
+        vd = VariableDef()
+        original = getattr(self, "_variable_def", None)
+        if original is not None:
+            vd.CopyFrom(original)  # keeps fields gmeta does not model (aggregation, ...)
+        vd.variable_name = strip_name_scope(self._variable.name, export_scope)
+        if self._initial_value is not None:
+            vd.initial_value_name = strip_name_scope(self._initial_value.name, export_scope)
+        vd.initializer_name = strip_name_scope(self._initializer_op.name, export_scope)
+        vd.snapshot_name = strip_name_scope(self._snapshot.name, export_scope)
+        vd.trainable = self._trainable
+        vd.is_resource = self._variable.dtype.base_dtype.name == "resource"
+        if self._save_slice_info is not None:
+            vd.save_slice_info_def.CopyFrom(self._save_slice_info.to_proto(export_scope))
+        return vd
+
+    @staticmethod
+    def from_proto(variable_def, import_scope=None):
+        return Variable(variable_def=variable_def, import_scope=import_scope)
+
+    def _get_save_slice_info(self):
+        return self._save_slice_info
+
+    def _set_save_slice_info(self, info):
+        self._save_slice_info = info
 
     # -- properties -----------------------------------------------------------------------------
     @property
@@ -221,6 +257,39 @@ class Variable:
         setattr(cls, operator, method)
 
 
+class SaveSliceInfo:
+    """Where a partition lives in its full variable (``SaveSliceInfoDef``)."""
+
+    def __init__(self, save_slice_info_def=None, import_scope=None, full_name=None,
+                 full_shape=None, var_offset=None, var_shape=None):
+        from gmeta.framework.meta_graph import prepend_name_scope
+
+        if save_slice_info_def is not None:
+            full_name = prepend_name_scope(save_slice_info_def.full_name, import_scope)
+            full_shape = list(save_slice_info_def.full_shape)
+            var_offset = list(save_slice_info_def.var_offset)
+            var_shape = list(save_slice_info_def.var_shape)
+        self.full_name = full_name
+        self.full_shape = full_shape
+        self.var_offset = var_offset
+        self.var_shape = var_shape
+
+    @property
+    def spec(self) -> str:
+        """TF's slice spec string: ``"10 20 0,5:-"``."""
+        full = " ".join(str(d) for d in self.full_shape)
+        parts = ":".join(f"{o},{s}" for o, s in zip(self.var_offset, self.var_shape))
+        return f"{full} {parts}"
+
+    def to_proto(self, export_scope=None):
+        from gmeta.framework.meta_graph import strip_name_scope
+        from gmeta.proto import SaveSliceInfoDef
+
+        return SaveSliceInfoDef(full_name=strip_name_scope(self.full_name, export_scope),
+                                full_shape=self.full_shape, var_offset=self.var_offset,
+                                var_shape=self.var_shape)
+
+
 RefVariable = Variable
 VariableV1 = Variable
 
@@ -285,3 +354,18 @@ def local_variables_initializer():
 def is_variable_initialized(variable):
     return op_def_library.apply_op("IsVariableInitialized", ref=variable._ref(),
                                    name="IsVariableInitialized")
+
+
+def _register_collections():
+    from gmeta.framework.meta_graph import register_proto_function
+    from gmeta.proto import VariableDef
+
+    for key in (GraphKeys.GLOBAL_VARIABLES, GraphKeys.TRAINABLE_VARIABLES,
+                GraphKeys.MOVING_AVERAGE_VARIABLES, GraphKeys.LOCAL_VARIABLES,
+                GraphKeys.MODEL_VARIABLES, GraphKeys.GLOBAL_STEP, GraphKeys.METRIC_VARIABLES):
+        register_proto_function(key, proto_type=VariableDef,
+                                to_proto=lambda v, export_scope=None: v.to_proto(export_scope),
+                                from_proto=Variable.from_proto)
+
+
+_register_collections()

@@ -1,0 +1,162 @@
+"""Checkpoint I/O kernels: SaveV2, RestoreV2, MergeV2Checkpoints and the string ops the sharded
+Saver graph uses (ShardedFilename, StringJoin, StaticRegexFullMatch). Host (CPU) only."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+
+from gmeta import errors
+from gmeta.kernels import kernel
+
+
+def _str(x) -> str:
+    x = x.item() if isinstance(x, np.ndarray) else x
+    return x.decode() if isinstance(x, bytes) else str(x)
+
+
+def _strs(x) -> list:
+    return [_str(v) for v in np.asarray(x, dtype=object).ravel()]
+
+
+def _parse_slice_spec(spec: str, key: str):
+    """``"4 6 0,2:-"`` -> (full shape, tuple of slices)."""
+    parts = spec.split(" ")
+    full = [int(d) for d in parts[:-1]]
+    slices = []
+    for dim, ext in zip(full, parts[-1].split(":")):
+        if ext == "-":
+            slices.append(slice(None))
+        else:
+            start, length = (int(v) for v in ext.split(","))
+            slices.append(slice(start, start + length))
+    if len(slices) != len(full):
+        raise ValueError(f"slice spec {spec!r} of {key!r} has {len(slices)} extents for "
+                         f"{len(full)} dimensions")
+    return full, tuple(slices)
+
+
+@kernel("SaveV2", device="CPU")
+def _save_v2(ctx):
+    from gmeta.checkpoint import BundleWriter
+
+    op = ctx.op
+
+    def run(prefix, names, slices, *tensors):
+        prefix, names, slices = _str(prefix), _strs(names), _strs(slices)
+        if len(names) != len(tensors) or len(slices) != len(tensors):
+            raise errors.InvalidArgumentError(
+                None, op, f"SaveV2 '{op.name}': {len(names)} names and {len(slices)} slice specs "
+                          f"for {len(tensors)} tensors")
+        if any(slices):
+            raise errors.UnimplementedError(
+                None, op, f"SaveV2 '{op.name}': writing partitioned (sliced) variables is not "
+                          "supported yet; reading them is")
+        parent = os.path.dirname(prefix)
+        if parent and not os.path.isdir(parent):
+            raise errors.NotFoundError(None, op, f"Failed to create checkpoint {prefix!r}: "
+                                                 f"directory {parent!r} does not exist")
+        writer = BundleWriter(prefix)
+        for name, t in zip(names, tensors):
+            writer.add(name, np.asarray(t) if not hasattr(t, "get") else t.get())
+        writer.finish()
+        return None
+
+    return run
+
+
+@kernel("RestoreV2", device="CPU")
+def _restore_v2(ctx):
+    from gmeta.checkpoint import BundleReader
+
+    op = ctx.op
+    want = [t.dtype.base_dtype for t in op.outputs]
+
+    def run(prefix, names, slices):
+        prefix, names, slices = _str(prefix), _strs(names), _strs(slices)
+        out = []
+        with BundleReader(prefix) as reader:
+            for name, spec, dtype in zip(names, slices, want):
+                if not reader.has_tensor(name):
+                    raise errors.NotFoundError(None, op, f"Key {name} not found in checkpoint "
+                                                         f"{prefix}")
+                value = reader.read(name)
+                if spec:
+                    full, idx = _parse_slice_spec(spec, name)
+                    if list(value.shape) != full:
+                        raise errors.InvalidArgumentError(
+                            None, op, f"{name}: checkpoint shape {list(value.shape)} differs "
+                                      f"from the slice spec's full shape {full}")
+                    value = value[idx]
+                got = reader.shape_and_dtype(name)[1]
+                if got != dtype:
+                    raise errors.InvalidArgumentError(
+                        None, op, f"tensor {name!r} in {prefix} has dtype {got.name}, but "
+                                  f"{op.name} expects {dtype.name}")
+                out.append(value)
+        return out
+
+    return run
+
+
+@kernel("MergeV2Checkpoints", device="CPU")
+def _merge(ctx):
+    from gmeta.checkpoint import merge_bundles
+
+    delete_old_dirs = ctx.attr("delete_old_dirs", True)
+
+    def run(prefixes, destination):
+        sources = _strs(prefixes)
+        merge_bundles(sources, _str(destination))
+        if delete_old_dirs:
+            for p in sources:
+                d = os.path.dirname(p)
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
+        return None
+
+    return run
+
+
+@kernel("ShardedFilename", device="CPU")
+def _sharded_filename(ctx):
+    return lambda base, shard, n: np.array(
+        f"{_str(base)}-{int(shard):05d}-of-{int(n):05d}".encode(), dtype=object)
+
+
+@kernel("ShardedFilespec", device="CPU")
+def _sharded_filespec(ctx):
+    return lambda base, n: np.array(f"{_str(base)}-?????-of-{int(n):05d}".encode(), dtype=object)
+
+
+@kernel("StringJoin", device="CPU")
+def _string_join(ctx):
+    sep = ctx.attr("separator", b"")
+
+    def run(*inputs):
+        arrays = [np.asarray(x, dtype=object) for x in inputs]
+        shape = np.broadcast_shapes(*[a.shape for a in arrays])
+        out = np.empty(shape, dtype=object)
+        b = [np.broadcast_to(a, shape) for a in arrays]
+        for idx in np.ndindex(shape) if shape else [()]:
+            out[idx] = sep.join(x[idx] if isinstance(x[idx], bytes) else str(x[idx]).encode()
+                                for x in b)
+        return out
+
+    return run
+
+
+@kernel("StaticRegexFullMatch", device="CPU")
+def _static_regex(ctx):
+    pattern = re.compile(ctx.attr("pattern").decode())
+
+    def run(x):
+        arr = np.asarray(x, dtype=object)
+        return np.vectorize(lambda s: pattern.fullmatch(_str(s)) is not None,
+                            otypes=[np.bool_])(arr) if arr.size else np.zeros(arr.shape, bool)
+
+    return run
