@@ -38,16 +38,17 @@ def _mark_used(g, name: str) -> None:
             used[key] = 1
 
 
-def _renamed_prefix(name: str, renames: dict) -> str:
-    """``name`` with its longest enclosing scope that was renamed on import replaced, so a
-    uniquified ``w`` -> ``w_1`` takes ``w/read`` -> ``w_1/read`` along (TF's importer does this)."""
+def _renamed_prefix(name: str, renames: dict, prefix: str) -> str:
+    """``prefix + name``, with its longest enclosing scope that was renamed on import replaced,
+    so a uniquified ``w`` -> ``w_1`` takes ``w/read`` -> ``w_1/read`` along (as TF's importer)."""
     cut = name.rfind("/")
     while cut > 0:
         head = name[:cut]
-        if head in renames and renames[head] != head:
-            return renames[head] + name[cut:]
+        new_head = renames.get(head)
+        if new_head is not None and new_head != prefix + head:
+            return new_head + name[cut:]
         cut = name.rfind("/", 0, cut)
-    return name
+    return prefix + name
 
 
 def _unique(g, name: str, taken: set) -> str:
@@ -133,6 +134,7 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
     renames: dict = {}
     created = []
     taken: set = set()
+    recorded_shapes: dict = {}
     stack_devices = [e for e in g._device_stack]
     for node in nodes:
         op_def = op_def_registry.get(node.op)
@@ -142,13 +144,16 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
                 if a.name not in attrs and a.HasField("default_value"):
                     attrs[a.name] = a.default_value
         out_types = _output_types(node, op_def, attrs, max_index.get(node.name, 0))
-        new_name = _unique(g, prefix + _renamed_prefix(node.name, renames), taken)
+        new_name = _unique(g, _renamed_prefix(node.name, renames, prefix), taken)
         taken.add(new_name)
         renames[node.name] = new_name
         device = "" if clear_devices else node.device
         if device_map is not None and not clear_devices:
             device = device_map(node) or ""
+        recorded = attrs.pop("_output_shapes", None)  # TF's importer drops it too
         op = ops_lib.Operation(g, new_name, node.op, [], out_types, attrs, op_def, device)
+        if recorded is not None:
+            recorded_shapes[op] = recorded
         if stack_devices and not clear_devices:
             g._apply_device_functions(op)
         new_ops[node.name] = op
@@ -231,7 +236,7 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
             op._device = device_spec.canonical_name(op._device)
         g._add_op(op, controls[op])
         _mark_used(g, op._name)
-    _infer_shapes(created)
+    _infer_shapes(created, recorded_shapes)
 
     if return_elements is None:
         return None
@@ -250,9 +255,10 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
     return out
 
 
-def _infer_shapes(created) -> None:
-    """Static shapes: the file's ``_output_shapes`` where present, merged with shape inference
-    run in dependency order (back edges of loops see what is known so far)."""
+def _infer_shapes(created, recorded_shapes) -> None:
+    """Static shapes: the file's ``_output_shapes`` where present (what TF inferred when it
+    wrote the file), else shape inference run in dependency order (back edges of loops see what
+    is known so far)."""
     from gmeta.framework import shape_inference
     from gmeta.framework.tensor_shape import TensorShape
 
@@ -283,14 +289,12 @@ def _infer_shapes(created) -> None:
         if op not in done:
             visit(op)
     for op in order:
+        recorded = recorded_shapes.get(op)
+        if recorded is not None and len(recorded.list.shape) == len(op._outputs):
+            for t, shape in zip(op._outputs, recorded.list.shape):
+                t._shape = TensorShape(shape)
+            continue
         try:
             shape_inference.infer(op)
         except ValueError:
-            pass  # the file's shapes (below) or unknown shapes stand
-        recorded = op._attrs.get("_output_shapes")
-        if recorded is not None:
-            for t, s in zip(op._outputs, recorded.list.shape):
-                try:
-                    t._shape = t._shape.merge_with(TensorShape(s))
-                except ValueError:
-                    t._shape = TensorShape(s)
+            pass  # shapes stay unknown, as TF leaves them when its shape function fails

@@ -8,6 +8,8 @@ types, and adds a complete NodeDef-shaped Operation to the graph — the same no
 
 from __future__ import annotations
 
+import contextlib
+
 from gmeta import dtypes
 from gmeta.framework import attr_value as attr_lib
 from gmeta.framework import op_def_registry
@@ -67,6 +69,7 @@ def create_op_from_def(op_type: str, name, keywords: dict):
     with g.as_default(), g.name_scope(name or op_type) as scope:
         inferred: dict[str, object] = {}
         inputs: list = []
+        ref_args: list = []  # inputs whose OpDef arg is a ref
         for arg in op_def.input_arg:
             if arg.name not in keywords:
                 raise TypeError(f"{op_type} missing required input argument '{arg.name}'")
@@ -94,6 +97,8 @@ def create_op_from_def(op_type: str, name, keywords: dict):
                 if arg.type_attr and tensors:
                     inferred[arg.type_attr] = tensors[0].dtype.base_dtype
                 inputs.extend(tensors)
+                if arg.is_ref:
+                    ref_args.extend(tensors)
             elif arg.type_list_attr:
                 if not isinstance(value, (list, tuple)):
                     raise TypeError(f"Expected list for '{arg.name}' argument to '{op_type}' Op, "
@@ -126,6 +131,8 @@ def create_op_from_def(op_type: str, name, keywords: dict):
                                     f"{t.dtype.base_dtype.name} that does not match expected "
                                     f"type of {dtypes.as_dtype(arg.type).name}.")
                 inputs.append(t)
+                if arg.is_ref:
+                    ref_args.append(t)
             if arg.type_attr and arg.type_attr in inferred:
                 _check_allowed(op_def, arg.type_attr, dtypes.as_dtype(inferred[arg.type_attr]),
                                arg.name)
@@ -161,6 +168,14 @@ def create_op_from_def(op_type: str, name, keywords: dict):
                             f"{', '.join(sorted(keywords))}")
 
         output_types = output_types_for(op_def, attrs)
+        ref_inputs = [t.op for t in ref_args]
+        if ref_inputs:
+            # Ops that take a ref are colocated with the variable (TF's _MaybeColocateWith).
+            with contextlib.ExitStack() as stack:
+                for ref_op in ref_inputs:
+                    stack.enter_context(g.colocate_with(ref_op))
+                return g._create_op_internal(op_type, inputs, output_types, name=scope,
+                                             attrs=attrs, op_def=op_def)
         return g._create_op_internal(op_type, inputs, output_types, name=scope, attrs=attrs,
                                      op_def=op_def)
 
