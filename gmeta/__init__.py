@@ -25,6 +25,7 @@ from gmeta.framework.ops import (  # noqa: F401
 )
 from gmeta.framework.ops import name_scope_v1 as name_scope  # noqa: F401
 from gmeta.framework.tensor_shape import Dimension, TensorShape  # noqa: F401
+from gmeta.devices.spec import DeviceSpec  # noqa: F401
 from gmeta.framework.tensor_util import make_ndarray, make_tensor_proto  # noqa: F401
 from gmeta.framework.random_seed import set_random_seed  # noqa: F401
 from gmeta.ops.constant_op import constant  # noqa: F401

@@ -11,12 +11,21 @@ import builtins
 
 import numpy as np
 
-try:  # bfloat16 has no numpy type; ml_dtypes provides one when installed.
+try:  # bfloat16, float8 and int4 have no numpy type; ml_dtypes provides them when installed.
     import ml_dtypes as _ml_dtypes
-
-    _BFLOAT16 = np.dtype(_ml_dtypes.bfloat16)
 except ImportError:  # pragma: no cover - depends on the environment
-    _BFLOAT16 = None
+    _ml_dtypes = None
+
+
+def _ml(name):
+    return None if _ml_dtypes is None else np.dtype(getattr(_ml_dtypes, name))
+
+
+_BFLOAT16 = _ml("bfloat16")
+# TF's quantized types are numpy structured dtypes wrapping the storage type.
+_QUANTIZED = {name: np.dtype([(name, storage)]) for name, storage in (
+    ("qint8", np.int8), ("quint8", np.uint8), ("qint16", np.int16), ("quint16", np.uint16),
+    ("qint32", np.int32))}
 
 # (enum, name, numpy dtype or None) — enum numbers are TensorFlow's types.proto values.
 _TABLE = [
@@ -30,12 +39,12 @@ _TABLE = [
     (8, "complex64", np.complex64),
     (9, "int64", np.int64),
     (10, "bool", np.bool_),
-    (11, "qint8", None),
-    (12, "quint8", None),
-    (13, "qint32", None),
+    (11, "qint8", _QUANTIZED["qint8"]),
+    (12, "quint8", _QUANTIZED["quint8"]),
+    (13, "qint32", _QUANTIZED["qint32"]),
     (14, "bfloat16", _BFLOAT16),
-    (15, "qint16", None),
-    (16, "quint16", None),
+    (15, "qint16", _QUANTIZED["qint16"]),
+    (16, "quint16", _QUANTIZED["quint16"]),
     (17, "uint16", np.uint16),
     (18, "complex128", np.complex128),
     (19, "float16", np.float16),
@@ -43,7 +52,22 @@ _TABLE = [
     (21, "variant", np.object_),
     (22, "uint32", np.uint32),
     (23, "uint64", np.uint64),
+    (24, "float8_e5m2", _ml("float8_e5m2")),
+    (25, "float8_e4m3fn", _ml("float8_e4m3fn")),
+    (26, "float8_e4m3fnuz", _ml("float8_e4m3fnuz")),
+    (27, "float8_e4m3b11fnuz", _ml("float8_e4m3b11fnuz")),
+    (28, "float8_e5m2fnuz", _ml("float8_e5m2fnuz")),
+    (29, "int4", _ml("int4")),
+    (30, "uint4", _ml("uint4")),
+    (31, "int2", _ml("int2") if hasattr(_ml_dtypes, "int2") else None),
+    (32, "uint2", _ml("uint2") if hasattr(_ml_dtypes, "uint2") else None),
+    (33, "float4_e2m1fn", _ml("float4_e2m1fn") if hasattr(_ml_dtypes, "float4_e2m1fn") else None),
 ]
+_FLOATING = {"float16", "float32", "float64", "bfloat16", "float8_e5m2", "float8_e4m3fn",
+             "float8_e4m3fnuz", "float8_e4m3b11fnuz", "float8_e5m2fnuz", "float4_e2m1fn"}
+_INTEGER = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "int4",
+            "uint4", "int2", "uint2"}
+_NUMPY_INCOMPATIBLE = {"resource", "variant"}
 
 _REF_OFFSET = 100
 
@@ -69,7 +93,10 @@ class DType:
 
     @property
     def is_ref_dtype(self) -> bool:
+        """True for reference types (``float32_ref``); TF spells it ``_is_ref_dtype``."""
         return self._enum > _REF_OFFSET
+
+    _is_ref_dtype = is_ref_dtype
 
     @property
     def base_dtype(self) -> "DType":
@@ -77,8 +104,8 @@ class DType:
 
     @property
     def real_dtype(self) -> "DType":
-        base = self.base_dtype
-        return {complex64: float32, complex128: float64}.get(base, base)
+        """float32/float64 for complex64/complex128, otherwise the type itself (refs stay refs)."""
+        return {"complex64": float32, "complex128": float64}.get(self.base_dtype._name, self)
 
     @property
     def _as_ref(self) -> "DType":
@@ -86,10 +113,22 @@ class DType:
 
     @property
     def as_numpy_dtype(self):
+        """The numpy type (a structured dtype for quantized types, as in TF).
+
+        gmeta difference: resource and variant give ``np.object_`` (gmeta holds their handles in
+        object arrays) where TF raises KeyError.
+        """
         base = self.base_dtype
         if base._np is None:
-            raise TypeError(f"dtype {base.name} has no numpy equivalent")
+            raise TypeError(f"dtype {base.name} has no numpy equivalent here (install ml_dtypes "
+                            "for bfloat16, float8 and int4 types)")
+        if base._name in _QUANTIZED:
+            return base._np
         return base._np.type if isinstance(base._np, np.dtype) else base._np
+
+    @property
+    def is_numpy_compatible(self) -> bool:
+        return self.base_dtype._name not in _NUMPY_INCOMPATIBLE
 
     @property
     def np(self) -> np.dtype:
@@ -99,7 +138,7 @@ class DType:
     # -- classification -------------------------------------------------------------------------
     @property
     def is_floating(self) -> bool:
-        return self.base_dtype._name in ("float16", "float32", "float64", "bfloat16")
+        return self.base_dtype._name in _FLOATING
 
     @property
     def is_complex(self) -> bool:
@@ -107,8 +146,7 @@ class DType:
 
     @property
     def is_integer(self) -> bool:
-        return self.base_dtype._name in (
-            "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+        return self.base_dtype._name in _INTEGER
 
     @property
     def is_unsigned(self) -> bool:
@@ -128,29 +166,32 @@ class DType:
 
     @property
     def size(self) -> int:
-        if self.base_dtype in (string, resource, variant):
-            return 1
+        """Bytes per element; 0 for string, resource and variant (as TF 2.21 reports)."""
+        if self.base_dtype._name in ("string", "resource", "variant"):
+            return 0
         return np.dtype(self.as_numpy_dtype).itemsize
+
+    def _limit(self, which: str):
+        if not (self.is_floating or self.is_integer):
+            raise TypeError(f"Cannot find {'minimum' if which == 'min' else 'maximum'} value of "
+                            f"{self}.")
+        info = _ml_dtypes if _ml_dtypes is not None else np
+        kind = info.finfo if self.is_floating else info.iinfo
+        return getattr(kind(self.as_numpy_dtype), which)
 
     @property
     def min(self):
-        if self.is_floating:
-            return float(np.finfo(self.as_numpy_dtype).min)
-        if self.is_integer:
-            return int(np.iinfo(self.as_numpy_dtype).min)
-        if self.is_bool:
-            return False
-        raise TypeError(f"Cannot find minimum value of {self}.")
+        """Smallest value: a numpy scalar of the type for floats, a Python int for integers.
+
+        Raises:
+            TypeError: for bool, string, complex, quantized and handle types, as in TF.
+        """
+        return self._limit("min")
 
     @property
     def max(self):
-        if self.is_floating:
-            return float(np.finfo(self.as_numpy_dtype).max)
-        if self.is_integer:
-            return int(np.iinfo(self.as_numpy_dtype).max)
-        if self.is_bool:
-            return True
-        raise TypeError(f"Cannot find maximum value of {self}.")
+        """Largest value (see :attr:`min`)."""
+        return self._limit("max")
 
     def is_compatible_with(self, other) -> bool:
         other = as_dtype(other)
@@ -218,50 +259,55 @@ float64_ref = _BY_NAME["float64_ref"]
 int32_ref = _BY_NAME["int32_ref"]
 int64_ref = _BY_NAME["int64_ref"]
 
-_ALIASES = {
-    "float": float32, "double": float64, "half": float16, "int": int32, "long": int64,
-    "uint8": uint8, "str": string, "bytes": string, "float_": float32,
-}
+_ALIASES = {"float": float32, "double": float64, "half": float16}
+for _alias, _d in list(_ALIASES.items()):
+    _ALIASES[_alias + "_ref"] = _d._as_ref
 
 _NP_TO_DTYPE = {}
 for _d in list(_BY_NAME.values()):
     if not _d.is_ref_dtype and _d._np is not None and _d._np is not np.object_:
         _NP_TO_DTYPE[np.dtype(_d._np)] = _d
+# numpy scalar types: np.float32 etc., and the three that mean tf.string.
+_NP_TYPE_TO_DTYPE = {npd.type: d for npd, d in _NP_TO_DTYPE.items()
+                     if d._name not in _QUANTIZED}
+_NP_TYPE_TO_DTYPE.update({np.object_: string, np.bytes_: string, np.str_: string})
 
-_PY_TO_DTYPE = {float: float32, int: int32, builtins.bool: bool, str: string, bytes: string,
-                complex: complex128}
+_PY_TO_DTYPE = {float: float32, builtins.bool: bool, object: string}
 
 
 def as_dtype(type_value) -> DType:
-    """Converts ``type_value`` (DType, enum number, name, numpy or Python type) to a DType.
+    """Converts ``type_value`` to a DType, accepting what TF's ``as_dtype`` accepts: a DType, a
+    DataType enum number, a type name (``"float32"``, ``"float"``, ``"double"``, ``"half"``,
+    ``"..._ref"``), a numpy type or dtype, ``float``/``bool``/``object``, or anything with a
+    numpy ``dtype`` attribute (an ndarray).
 
     Raises:
-        TypeError: when the value names no TensorFlow type.
+        TypeError: the value names no TensorFlow type (e.g. ``int``, ``str``, ``"int"``).
     """
     if isinstance(type_value, DType):
         return type_value
-    if isinstance(type_value, int) and not isinstance(type_value, builtins.bool):
-        try:
-            return _BY_ENUM[type_value]
-        except KeyError:
-            raise TypeError(f"Cannot convert {type_value!r} to a dtype: no DataType enum "
-                            f"{type_value}") from None
-    if isinstance(type_value, str):
-        found = _BY_NAME.get(type_value) or _ALIASES.get(type_value)
+    if isinstance(type_value, np.dtype):
+        found = _NP_TO_DTYPE.get(type_value)
         if found is None:
-            raise TypeError(f"Cannot convert {type_value!r} to a dtype: unknown type name")
-        return found
-    if type_value in _PY_TO_DTYPE:
-        return _PY_TO_DTYPE[type_value]
+            found = _NP_TYPE_TO_DTYPE.get(type_value.type)
+        if found is not None:
+            return found
     try:
-        npd = np.dtype(type_value)
-    except TypeError:
-        raise TypeError(f"Cannot convert {type_value!r} to a dtype") from None
-    if npd.kind in ("U", "S", "O"):
-        return string
-    found = _NP_TO_DTYPE.get(npd)
-    if found is None:
-        raise TypeError(f"Cannot convert {type_value!r} to a dtype: numpy type {npd} has no "
-                        "TensorFlow equivalent")
-    return found
-
+        if isinstance(type_value, int) and not isinstance(type_value, builtins.bool):
+            return _BY_ENUM[type_value]
+        if isinstance(type_value, str):
+            return _BY_NAME.get(type_value) or _ALIASES[type_value]
+        if type_value in _PY_TO_DTYPE and not isinstance(type_value, builtins.bool):
+            return _PY_TO_DTYPE[type_value]
+        if isinstance(type_value, type) and type_value in _NP_TYPE_TO_DTYPE:
+            return _NP_TYPE_TO_DTYPE[type_value]
+    except (KeyError, TypeError):
+        pass
+    np_dtype = getattr(type_value, "dtype", None)
+    if np_dtype is not None and not isinstance(type_value, type):
+        try:
+            return as_dtype(np.dtype(np_dtype))
+        except TypeError:
+            pass
+    raise TypeError(f"Cannot convert the argument `type_value`: {type_value!r} to a TensorFlow "
+                    "DType.")

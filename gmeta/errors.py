@@ -108,3 +108,7 @@ def exception_type_from_error_code(error_code: int) -> type:
 
 def error_code_from_exception_type(cls: type) -> int:
     return cls.error_code
+
+
+class OperatorNotAllowedInGraphError(TypeError):
+    """A Python operation that needs a value (``bool(t)``, iterating ``t``) on a symbolic Tensor."""

@@ -154,6 +154,8 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
         op = ops_lib.Operation(g, new_name, node.op, [], out_types, attrs, op_def, device)
         if recorded is not None:
             recorded_shapes[op] = recorded
+        if node.HasField("experimental_type"):
+            op._full_type = node.experimental_type
         if stack_devices and not clear_devices:
             g._apply_device_functions(op)
         new_ops[node.name] = op

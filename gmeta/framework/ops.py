@@ -13,12 +13,21 @@ import threading
 from typing import Callable, Optional
 
 from gmeta import dtypes
+from gmeta import errors as _errors
 from gmeta.devices import spec as device_spec
 from gmeta.framework import attr_value as attr_lib
 from gmeta.framework.tensor_shape import TensorShape, as_shape
 
 _VALID_OP_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")
 _VALID_SCOPE_NAME = re.compile(r"^[A-Za-z0-9_.\\/>-]*$")
+
+
+if hasattr(_errors, "OperatorNotAllowedInGraphError"):
+    OperatorNotAllowedInGraphError = _errors.OperatorNotAllowedInGraphError
+else:
+    class OperatorNotAllowedInGraphError(TypeError):
+        """TF's ``tf.errors.OperatorNotAllowedInGraphError``: a Python operation on a symbolic
+        Tensor that only eager tensors support (``bool(t)``, ``for x in t``)."""
 
 
 class Tensor:
@@ -90,25 +99,25 @@ class Tensor:
     def __repr__(self):
         return f"<tf.Tensor '{self.name}' shape={self._shape} dtype={self._dtype.name}>"
 
-    __str__ = __repr__
+    def __str__(self):
+        shape = f", shape={self._shape}" if self._shape.ndims is not None else ""
+        device = f", device={self.device}" if self.device else ""
+        return f'Tensor("{self.name}"{shape}, dtype={self._dtype.name}{device})'
 
     def __bool__(self):
-        raise TypeError("Using a tf.Tensor as a Python `bool` is not allowed in graph mode. "
-                        f"Tensor {self.name!r} has no value until a Session runs it; use "
-                        "gm.cond or compare with Session.run results instead.")
+        raise OperatorNotAllowedInGraphError(
+            f"Using a symbolic `tf.Tensor` ({self.name}) as a Python `bool` is not allowed in "
+            "graph mode: it has no value until a Session runs it. Use tf.cond, or compare the "
+            "values Session.run returns.")
 
     def __iter__(self):
-        shape = self._shape
-        if shape.ndims is None or shape.ndims == 0 or shape[0] is None:
-            raise TypeError(f"Cannot iterate over tensor {self.name!r} of shape {shape}: the "
-                            "first dimension must be statically known.")
-        from gmeta.ops import array_ops
-
-        return iter(array_ops.unstack(self, num=shape[0]))
+        raise OperatorNotAllowedInGraphError(
+            f"Iterating over a symbolic `tf.Tensor` ({self.name}) is not allowed in graph mode. "
+            "Use tf.unstack(t) for a list of tensors along the first dimension.")
 
     def __len__(self):
-        raise TypeError(f"len is not well defined for symbolic Tensor {self.name!r}; use "
-                        "gm.shape(t)[0] or t.shape[0].")
+        raise TypeError(f"len is not well defined for a symbolic Tensor ({self.name}). Please "
+                        "call `x.shape` rather than `len(x)` for shape information.")
 
     def __hash__(self):
         return id(self)
@@ -120,8 +129,8 @@ class Tensor:
         return self is not other
 
     def __array__(self, dtype=None, copy=None):
-        raise TypeError(f"Cannot convert symbolic Tensor {self.name!r} to a numpy array; run it "
-                        "in a Session to get its value.")
+        raise NotImplementedError(f"Cannot convert a symbolic tf.Tensor ({self.name}) to a numpy "
+                                  "array; run it in a Session to get its value.")
 
     @classmethod
     def _override_operator(cls, operator: str, func: Callable) -> None:
@@ -133,7 +142,7 @@ class Operation:
 
     __slots__ = ("_graph", "_name", "_type", "_inputs", "_control_inputs", "_outputs",
                  "_device", "_attrs", "_op_def", "_id", "_control_outputs", "_traceback",
-                 "__weakref__")
+                 "_full_type", "__weakref__")
 
     def __init__(self, graph, name, op_type, inputs, output_types, attrs, op_def, device=""):
         self._graph = graph
@@ -147,6 +156,7 @@ class Operation:
         self._device = device
         self._id = 0
         self._traceback = None
+        self._full_type = None
         self._outputs = [Tensor(self, i, t) for i, t in enumerate(output_types)]
 
     # -- NodeDef view ---------------------------------------------------------------------------
@@ -189,15 +199,16 @@ class Operation:
 
         nd = NodeDef(name=self._name, op=self._type, device=self._device)
         nd.input.extend(t._as_node_def_input() for t in self._inputs)
-        nd.input.extend(sorted("^" + op._name for op in self._control_inputs))
+        nd.input.extend("^" + op._name for op in self._control_inputs)
         for key, av in self._attrs.items():
             nd.attr[key].CopyFrom(av)
+        if self._full_type is not None:
+            nd.experimental_type.CopyFrom(self._full_type)
         return nd
 
     def _set_device(self, device) -> None:
-        if callable(device) and not isinstance(device, str):
-            device = device(self)
-        self._device = device_spec.canonical_name(device or "") if device else ""
+        """Sets the requested device as given (a DeviceSpec is printed), as TF stores it."""
+        self._device = _device_string(device)
 
     def _set_device_from_string(self, device: str) -> None:
         self._device = device
@@ -238,7 +249,7 @@ class Operation:
         if op not in self._control_inputs:
             self._control_inputs.append(op)
             op._control_outputs.append(self)
-            self._graph._version += 1
+            self._graph._version += 1  # invalidates Session plans; the public version is ops
 
     def _add_control_inputs(self, ops) -> None:
         for op in ops:
@@ -345,6 +356,27 @@ def _TRUE_ATTR():
     return AttrValue(b=True)
 
 
+class _ControlDependencies:
+    """One ``control_dependencies`` block: its control inputs and the ops built inside it."""
+
+    __slots__ = ("control_inputs", "seen")
+
+    def __init__(self, control_inputs):
+        self.control_inputs = control_inputs
+        self.seen: set = set()
+
+
+def _device_string(device) -> str:
+    """A device as TF stores it: strings as given, DeviceSpecs printed."""
+    if isinstance(device, str):
+        return device
+    if isinstance(device, bytes):
+        return device.decode()
+    if hasattr(device, "to_string"):
+        return device.to_string()
+    raise TypeError(f"Expected binary or unicode string, got {device!r}")
+
+
 def _name_from_scope_name(name: str) -> str:
     return name[:-1] if name and name[-1] == "/" else name
 
@@ -362,7 +394,7 @@ class Graph:
         self._name_stack = ""
         self._device_stack: list = []  # entries: str spec, callable, or None (reset)
         self._colocation_stack: list[Operation] = []
-        self._control_stack: list[Optional[list[Operation]]] = []
+        self._control_stack: list[_ControlDependencies] = []
         self._collections: dict[str, list] = {}
         self._finalized = False
         self._seed = None
@@ -373,7 +405,8 @@ class Graph:
     # -- identity -------------------------------------------------------------------------------
     @property
     def version(self) -> int:
-        return self._version
+        """The number of operations created so far (TF's ``Graph.version``)."""
+        return self._next_id
 
     @property
     def seed(self):
@@ -464,7 +497,7 @@ class Graph:
         or None to reset). Nested string scopes merge field by field, the inner one winning."""
         entry = device_name_or_function
         if entry is not None and not callable(entry):
-            entry = device_spec.canonical_name(str(entry))
+            entry = device_spec.canonical_name(_device_string(entry))
         self._device_stack.append(entry)
         try:
             yield
@@ -472,12 +505,15 @@ class Graph:
             self._device_stack.pop()
 
     def _apply_device_functions(self, op: Operation) -> None:
+        """Applies the device stack, innermost first: a string scope fills the fields the op
+        leaves unset (canonical form); a device function's result replaces the device as it is
+        returned; ``None`` stops the walk."""
         for entry in reversed(self._device_stack):
             if entry is None:
                 break
             if callable(entry):
-                op._set_device(entry(op))
-            else:
+                op._device = _device_string(entry(op))
+            elif entry:
                 op._device = device_spec.merge_device(entry, op._device)
 
     @contextlib.contextmanager
@@ -504,31 +540,34 @@ class Graph:
     # -- control dependencies -------------------------------------------------------------------
     @contextlib.contextmanager
     def control_dependencies(self, control_inputs):
-        """Makes every op created in the block run after ``control_inputs`` (None clears)."""
+        """Makes every op created in the block run after ``control_inputs``.
+
+        ``None`` clears the enclosing blocks' dependencies. Elements are Operations, Tensors,
+        Variables or their names; one already required by an enclosing block is skipped. An op
+        whose data input was itself built in a block does not get that block's dependencies
+        again (it is dominated), as in TensorFlow.
+        """
         if control_inputs is None:
             saved = self._control_stack
-            self._control_stack = []
+            self._control_stack = [_ControlDependencies([])]
             try:
                 yield
             finally:
                 self._control_stack = saved
             return
+        current = {op for ctl in self._control_stack for op in ctl.control_inputs}
         ops = []
         for c in control_inputs:
             if hasattr(c, "_as_graph_element_for_control"):
                 c = c._as_graph_element_for_control()
-            op = c if isinstance(c, Operation) else getattr(c, "op", None)
-            if not isinstance(op, Operation):
-                raise TypeError(f"Control input must be an Operation, a Tensor or a Variable: "
-                                f"got {c!r}")
-            if op._graph is not self:
-                raise ValueError(f"Control input {op.name!r} is from a different graph")
-            if op not in ops:
+            c = self.as_graph_element(c)
+            op = c.op if isinstance(c, Tensor) else c
+            if op not in current:
                 ops.append(op)
-            if "_has_manual_control_dependencies" not in op._attrs:
-                # TF marks every op used through this API (a monitoring attr it exports).
+                current.add(op)
+                # TF marks every op used through this API (an attr it exports).
                 op._attrs["_has_manual_control_dependencies"] = _TRUE_ATTR()
-        self._control_stack.append(ops)
+        self._control_stack.append(_ControlDependencies(ops))
         try:
             yield
         finally:
@@ -536,17 +575,16 @@ class Graph:
 
     def _control_inputs_for(self, input_ops) -> list:
         out = []
-        for ops in self._control_stack:
-            for op in ops:
-                if op not in input_ops and op not in out:
-                    out.append(op)
+        for ctl in self._control_stack:
+            if any(op in ctl.seen for op in input_ops):
+                continue  # dominated: an input already runs after this block's dependencies
+            out.extend(op for op in ctl.control_inputs if op not in input_ops and op not in out)
         return out
 
     # -- op creation ----------------------------------------------------------------------------
     def _create_op_internal(self, op_type, inputs, output_types, name=None, attrs=None,
                             op_def=None, compute_device=True, device=None) -> Operation:
-        if self._finalized:
-            raise RuntimeError("Graph is finalized and cannot be modified.")
+        self._check_not_finalized()
         name = name or op_type
         if name[-1] == "/":
             name = _name_from_scope_name(name)
@@ -578,10 +616,19 @@ class Graph:
             av = AttrValue()
             av.list.s.extend(sorted(set(groups)))
             op._attrs["_class"] = av
+        if self._container and op_def is not None and op_def.is_stateful:
+            container_attr = op._attrs.get("container")
+            if container_attr is not None and not container_attr.s:
+                op._attrs["container"] = attr_lib.make_attr_value("string", self._container)
+        for ctl in self._control_stack:
+            ctl.seen.add(op)
         self._add_op(op, control)
         from gmeta.framework import shape_inference
 
         shape_inference.infer(op)
+        full_type = _FULL_TYPE_FNS.get(op_type)
+        if full_type is not None:
+            op._full_type = full_type(op)
         return op
 
     def _add_op(self, op: Operation, control=()) -> None:
@@ -613,68 +660,108 @@ class Graph:
         return list(self._nodes)
 
     def get_operation_by_name(self, name: str) -> Operation:
+        """The operation called ``name``.
+
+        Raises:
+            TypeError: ``name`` is not a string.
+            ValueError: ``name`` looks like a tensor name (``op:0``).
+            KeyError: no such operation.
+        """
         if not isinstance(name, str):
-            raise TypeError(f"Operation names are strings (or similar), not {type(name).__name__}")
-        op = self._nodes_by_name.get(name)
-        if op is None:
-            if ":" in name:
-                raise ValueError(f"Name {name!r} appears to refer to a Tensor, not an Operation.")
-            raise KeyError(f"The name {name!r} refers to an Operation not in the graph.")
-        return op
+            raise TypeError(f"Operation names are strings (or similar), not {type(name).__name__}.")
+        return self.as_graph_element(name, allow_tensor=False, allow_operation=True)
 
     def get_tensor_by_name(self, name: str) -> Tensor:
+        """The tensor called ``name`` (``"<op_name>:<output_index>"``).
+
+        Raises:
+            TypeError: ``name`` is not a string.
+            ValueError: ``name`` is not a tensor name (an operation name, or malformed).
+            KeyError: the operation does not exist or has no such output.
+        """
         if not isinstance(name, str):
-            raise TypeError(f"Tensor names are strings (or similar), not {type(name).__name__}")
+            raise TypeError(f"Tensor names are strings (or similar), not {type(name).__name__}.")
         return self.as_graph_element(name, allow_tensor=True, allow_operation=False)
 
     def as_graph_element(self, obj, allow_tensor=True, allow_operation=True):
-        """Resolves a Tensor, Operation or name ("op" / "op:0") to an element of this graph."""
-        if hasattr(obj, "_as_graph_element"):
-            obj = obj._as_graph_element()
+        """Resolves a Tensor, Operation, Variable or name ("op" / "op:0") to an element of this
+        graph, with TF's exception types (KeyError: missing, ValueError: wrong kind or other
+        graph, TypeError: not convertible)."""
+        with self._lock:
+            return self._as_graph_element_locked(obj, allow_tensor, allow_operation)
+
+    def _as_graph_element_locked(self, obj, allow_tensor, allow_operation):
+        if allow_tensor and allow_operation:
+            kinds = "Tensor or Operation"
+        elif allow_tensor:
+            kinds = "Tensor"
+        elif allow_operation:
+            kinds = "Operation"
+        else:
+            raise ValueError("allow_tensor and allow_operation can't both be False.")
+        conv = getattr(obj, "_as_graph_element", None)
+        if conv is not None and callable(conv):
+            obj = conv()
+        if isinstance(obj, bytes):
+            obj = obj.decode()
         if isinstance(obj, str):
-            if ":" in obj and allow_tensor:
-                op_name, _, idx = obj.rpartition(":")
-                try:
-                    out_n = int(idx)
-                except ValueError:
-                    raise ValueError(f"The name {obj!r} looks like a Tensor name, but is not a "
-                                     "valid one: tensor names look like '<op_name>:<index>'.") from None
-                op = self._nodes_by_name.get(op_name)
-                if op is None:
-                    raise KeyError(f"The name {obj!r} refers to a Tensor which does not exist. "
-                                   f"The operation, {op_name!r}, does not exist in the graph.")
-                if not 0 <= out_n < len(op._outputs):
-                    raise KeyError(f"The name {obj!r} refers to a Tensor which does not exist. "
-                                   f"The operation, {op_name!r}, exists but only has "
-                                   f"{len(op._outputs)} outputs.")
-                return op._outputs[out_n]
-            if ":" not in obj and allow_operation:
-                op = self._nodes_by_name.get(obj)
-                if op is None:
-                    raise KeyError(f"The name {obj!r} refers to an Operation not in the graph.")
-                return op
-            if ":" not in obj and allow_tensor:
-                if obj in self._nodes_by_name:
-                    raise ValueError(f"The name {obj!r} refers to an Operation, not a Tensor. "
-                                     "Tensor names must be of the form "
-                                     "\"<op_name>:<output_index>\".")
-                raise KeyError(f"The name {obj!r} refers to an Operation not in the graph.")
-            raise ValueError(f"Can not convert {obj!r} to a graph element here.")
+            return self._element_by_name(obj, allow_tensor, allow_operation, kinds)
         if isinstance(obj, Tensor) and allow_tensor:
             if obj.graph is not self:
-                raise ValueError(f"Tensor {obj.name!r} is not an element of this graph.")
+                raise ValueError(f"Tensor {obj} is not an element of this graph.")
             return obj
         if isinstance(obj, Operation) and allow_operation:
             if obj._graph is not self:
-                raise ValueError(f"Operation {obj.name!r} is not an element of this graph.")
+                raise ValueError(f"Operation {obj!r} is not an element of this graph.")
             return obj
-        kinds = " or ".join(k for k, ok in (("Tensor", allow_tensor), ("Operation", allow_operation))
-                            if ok)
         raise TypeError(f"Can not convert a {type(obj).__name__} into a {kinds}.")
 
+    def _element_by_name(self, name, allow_tensor, allow_operation, kinds):
+        if ":" in name:
+            if not allow_tensor:
+                raise ValueError(f"Name {name!r} appears to refer to a Tensor, not a {kinds}.")
+            parts = name.split(":")
+            try:
+                op_name, index = parts
+                index = int(index)
+            except ValueError:
+                raise ValueError(f"The name {name!r} looks a like a Tensor name, but is not a "
+                                 "valid one. Tensor names must be of the form "
+                                 '"<op_name>:<output_index>".') from None
+            op = self._nodes_by_name.get(op_name)
+            if op is None:
+                raise KeyError(f"The name {name!r} refers to a Tensor which does not exist. The "
+                               f"operation, {op_name!r}, does not exist in the graph.")
+            try:
+                return op._outputs[index]  # a negative index counts from the end, as in TF
+            except IndexError:
+                raise KeyError(f"The name {name!r} refers to a Tensor which does not exist. The "
+                               f"operation, {op_name!r}, exists but only has "
+                               f"{len(op._outputs)} outputs.") from None
+        op = self._nodes_by_name.get(name)
+        if allow_operation:
+            if op is None:
+                raise KeyError(f"The name {name!r} refers to an Operation not in the graph.")
+            return op
+        what = "refers to an Operation" if op is not None else \
+            "looks like an (invalid) Operation name"
+        raise ValueError(f"The name {name!r} {what}, not a {kinds}. Tensor names must be of the "
+                         'form "<op_name>:<output_index>".')
+
     # -- collections ----------------------------------------------------------------------------
+    def _check_not_finalized(self) -> None:
+        if self._finalized:
+            raise RuntimeError("Graph is finalized and cannot be modified.")
+
     def add_to_collection(self, name, value) -> None:
-        self._collections.setdefault(name, []).append(value)
+        """Appends ``value`` to the collection ``name``.
+
+        Raises:
+            RuntimeError: the graph is finalized.
+        """
+        self._check_not_finalized()
+        with self._lock:
+            self._collections.setdefault(name, []).append(value)
 
     def add_to_collections(self, names, value) -> None:
         names = (names,) if isinstance(names, str) else set(names)
@@ -699,25 +786,36 @@ class Graph:
         return out
 
     def get_all_collection_keys(self) -> list:
-        return [k for k, v in self._collections.items() if v is not None]
+        """The string keys of the collections (other keys are left out, as TF does)."""
+        return [k for k in self._collections if isinstance(k, str)]
 
     def clear_collection(self, name) -> None:
-        self._collections.pop(name, None)
+        """Removes the collection ``name``; RuntimeError if the graph is finalized."""
+        self._check_not_finalized()
+        with self._lock:
+            self._collections.pop(name, None)
 
     # -- serialisation --------------------------------------------------------------------------
     def as_graph_def(self, from_version=None, add_shapes=False):
-        """A ``GraphDef`` of the graph (producer 2474 / min_consumer 12, as TF 2.21 writes)."""
+        """A ``GraphDef`` of the graph, nodes in creation order, as TF 2.21 writes it.
+
+        Control inputs are sorted by name (TF's GraphDef writer does so; ``op.node_def`` keeps
+        insertion order). ``add_shapes`` adds ``_output_shapes`` to ops that have outputs.
+        ``from_version`` is accepted and, as in TF 2.x, ignored.
+        """
         from gmeta.proto import GraphDef
 
+        del from_version  # TF 2.x's C-API export ignores it too
         gd = GraphDef()
         gd.versions.producer = GRAPH_DEF_VERSION
         gd.versions.min_consumer = GRAPH_DEF_VERSION_MIN_CONSUMER
         for op in self._nodes:
-            if from_version is not None and op._id <= from_version:
-                continue
             nd = gd.node.add()
             nd.CopyFrom(op.node_def)
-            if add_shapes:
+            if len(op._control_inputs) > 1:
+                n_data = len(op._inputs)
+                nd.input[n_data:] = sorted(nd.input[n_data:])
+            if add_shapes and op._outputs:
                 shapes = [t._shape.as_proto() for t in op._outputs]
                 nd.attr["_output_shapes"].list.shape.extend(shapes)
         return gd
@@ -744,6 +842,21 @@ class Graph:
         return f"<gmeta.Graph with {len(self._nodes)} ops>"
 
 
+def _shape_full_type(op):
+    """TF's forward type function for Shape: an int32 shape is a TFT_SHAPE_TENSOR (TF records
+    it in the NodeDef's ``experimental_type``; int64 shapes get none)."""
+    from gmeta.proto import full_type_pb2
+
+    if op._attrs["out_type"].type != 3:  # DT_INT32
+        return None
+    ft = full_type_pb2.FullTypeDef(type_id=full_type_pb2.TFT_PRODUCT)
+    shape = ft.args.add(type_id=full_type_pb2.TFT_SHAPE_TENSOR)
+    shape.args.add(type_id=full_type_pb2.TFT_INT32)
+    return ft
+
+
+_FULL_TYPE_FNS = {"Shape": _shape_full_type}
+
 GRAPH_DEF_VERSION = 2474
 GRAPH_DEF_VERSION_MIN_CONSUMER = 0
 
@@ -759,22 +872,74 @@ def _as_operation(obj) -> Operation:
 
 
 # -- module-level helpers on the default graph ---------------------------------------------------
-def name_scope_v1(name, default_name=None, values=None):
-    """``tf.compat.v1.name_scope(name, default_name, values)`` on the default graph (or the
-    graph of ``values``)."""
-    g = _graph_of(values) if values else get_default_graph()
-    scope_name = default_name if name is None else name
-    if name is None and default_name is None and values is not None:
-        raise ValueError("At least one of name and default_name must be provided.")
-    return g.name_scope(scope_name)
+class name_scope_v1:  # noqa: N801 - TF's public name, used as a function
+    """``tf.compat.v1.name_scope(name, default_name=None, values=None)``.
+
+    Enters the scope ``name`` (or ``default_name`` when ``name`` is None) in the graph of
+    ``values`` (the default graph when they hold no graph element), which also becomes the
+    default graph for the block; yields the scope string ("outer/name/").
+
+    Raises:
+        TypeError: ``default_name`` is not a string (values passed in its place).
+        ValueError: neither name nor default_name is given but values are; or values come
+            from different graphs; or the name is not a valid scope name.
+    """
+
+    def __init__(self, name, default_name=None, values=None):
+        if not (default_name is None or isinstance(default_name, str)):
+            raise TypeError(f"`default_name` type ({type(default_name)}) is not a string type. "
+                            "You likely meant to pass this into the `values` kwarg.")
+        self._name = default_name if name is None else name
+        self._default_name = default_name
+        self._values = values
+        self._stack = None
+
+    def __enter__(self):
+        if self._name is None and self._values is not None:
+            raise ValueError(f"At least one of name ({self._name}) and default_name "
+                             f"({self._default_name}) must be provided.")
+        g = _get_graph_from_inputs(self._values or [])
+        stack = contextlib.ExitStack()
+        try:
+            stack.enter_context(g.as_default())
+            scope = stack.enter_context(g.name_scope(self._name))
+        except BaseException:
+            stack.close()
+            raise
+        self._stack = stack
+        return scope
+
+    def __exit__(self, *exc):
+        stack, self._stack = self._stack, None
+        return stack.__exit__(*exc)
+
+
+def _get_graph_from_inputs(values) -> "Graph":
+    """The graph of the graph elements among ``values``, else the default graph.
+
+    Raises:
+        ValueError: two elements come from different graphs.
+    """
+    graph = None
+    first = None
+    for v in values:
+        if isinstance(v, (Tensor, Operation)):
+            element = v
+        else:
+            conv = getattr(v, "_as_graph_element", None)
+            element = conv() if conv is not None and callable(conv) else None
+        if element is None:
+            continue
+        if graph is None:
+            graph, first = element.graph, element
+        elif element.graph is not graph:
+            raise ValueError(f"{element!r} must be from the same graph as {first!r} (graphs "
+                             f"are {element.graph!r} and {graph!r}).")
+    return graph or get_default_graph()
 
 
 def _graph_of(values):
-    for v in values or ():
-        g = getattr(v, "graph", None)
-        if isinstance(g, Graph):
-            return g
-    return get_default_graph()
+    return _get_graph_from_inputs(values or ())
 
 
 def device(device_name_or_function):

@@ -1,7 +1,8 @@
 """Static shapes: ``TensorShape`` with unknown rank and unknown dimensions, as in TensorFlow.
 
-Dimensions are Python ints or ``None`` (TF2's behaviour, which tf.compat.v1 code also gets in
-TF 2.x); :class:`Dimension` exists for code that spells ``shape[0].value``.
+Indexing gives Python ints or ``None`` (TF2's ``TensorShape``); printing follows tf.compat.v1
+with v2 behaviour disabled: ``str`` shows unknown dimensions as ``?`` and ``repr`` spells
+``Dimension(n)``. :class:`Dimension` exists for code that spells ``shape[0].value``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ class Dimension:
     def __repr__(self):
         return f"Dimension({self.value})"
 
+    def __str__(self):
+        return "?" if self.value is None else str(self.value)
+
 
 def as_dimension(value):
     return value if isinstance(value, Dimension) else Dimension(value)
@@ -46,8 +50,6 @@ def _dim(value):
         return value.value
     v = int(value)
     if v < 0:
-        if v == -1:
-            return None
         raise ValueError(f"Dimension {v} must be >= 0")
     return v
 
@@ -106,11 +108,31 @@ class TensorShape:
             raise ValueError(f"Shape {self} must have rank {rank}")
 
     def with_rank(self, rank):
+        """This shape, known to have ``rank`` dimensions; ValueError if it has another rank."""
         if self._dims is None:
             return TensorShape([None] * rank)
         if len(self._dims) != rank:
             raise ValueError(f"Shape {self} must have rank {rank}")
         return self
+
+    def with_rank_at_least(self, rank):
+        """This shape; ValueError if its rank is known and below ``rank``."""
+        if self._dims is not None and len(self._dims) < rank:
+            raise ValueError(f"Shape {self} must have rank at least {rank}")
+        return self
+
+    def with_rank_at_most(self, rank):
+        """This shape; ValueError if its rank is known and above ``rank``."""
+        if self._dims is not None and len(self._dims) > rank:
+            raise ValueError(f"Shape {self} must have rank at most {rank}")
+        return self
+
+    def assert_same_rank(self, other):
+        """ValueError unless both ranks are unknown or equal."""
+        other = as_shape(other)
+        if self._dims is not None and other._dims is not None and \
+                len(self._dims) != len(other._dims):
+            raise ValueError(f"Shapes {self} and {other} must have the same rank")
 
     # -- compatibility --------------------------------------------------------------------------
     def is_compatible_with(self, other) -> bool:
@@ -196,14 +218,17 @@ class TensorShape:
         return self.concatenate(other)
 
     def __repr__(self):
-        return f"TensorShape({self.dims})"
+        if self._dims is None:
+            return "TensorShape(None)"
+        return "TensorShape([" + ", ".join(f"Dimension({d})" for d in self._dims) + "])"
 
     def __str__(self):
         if self._dims is None:
             return "<unknown>"
-        if len(self._dims) == 1:
-            return f"({self._dims[0]},)"
-        return "(" + ", ".join(str(d) for d in self._dims) + ")"
+        dims = ["?" if d is None else str(d) for d in self._dims]
+        if len(dims) == 1:
+            return f"({dims[0]},)"
+        return "(" + ", ".join(dims) + ")"
 
 
 def as_shape(shape) -> TensorShape:
