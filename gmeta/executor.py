@@ -45,6 +45,18 @@ def _input_is_ref(op) -> list:
     return (flags + [False] * n)[:n]
 
 
+def _single_output(op) -> bool:
+    """Whether the op's kernel returns its one output bare (not in a sequence): exactly one
+    output that is not a list-typed output arg (``N * T`` or a type list)."""
+    if len(op._outputs) != 1:
+        return False
+    op_def = op._op_def
+    if op_def is None:
+        return True
+    args = op_def.output_arg
+    return len(args) == 1 and not args[0].number_attr and not args[0].type_list_attr
+
+
 def _find_cycle(ops, deps) -> list:
     """Names along one cycle among ``ops`` (those Kahn's algorithm could not order)."""
     remaining = set(ops)
@@ -204,7 +216,7 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
         outs = [slot(t) for t in op._outputs]
         if op.type in _FORWARDING and ins and ins[0] in aliasing:
             aliasing.update(outs)
-        out = outs[0] if len(outs) == 1 else tuple(outs)
+        out = outs[0] if _single_output(op) else tuple(outs)
         steps.append((fn, ins, out, op))
 
     # Renumber the deref temporaries after the tensor slots.

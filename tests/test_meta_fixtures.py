@@ -18,7 +18,10 @@ NAMES = sorted(d for d in os.listdir(DATA) if os.path.isdir(os.path.join(DATA, d
 
 # Fixtures whose forward pass needs kernels of a later issue, with the reason. A name here that
 # starts passing fails the test, so the list cannot go stale.
-FORWARD_KNOWN_FAILURES: dict[str, str] = {}
+FORWARD_KNOWN_FAILURES: dict[str, str] = {
+    "cnn": "Conv2D, MaxPool, AvgPool and FusedBatchNormV3 kernels come with the real-models "
+           "issue (7)",
+}
 
 
 def _spec(name):
@@ -95,6 +98,8 @@ def test_restore_and_forward_match_tf(name):
     expected = np.load(os.path.join(DATA, name, "expected.npz"))
     g = tf.Graph()
     kwargs = {"clear_devices": True} if name == "mlp_devices" else {}
+    if "export_scope" in spec:  # TF imported it back under the scope it was exported from
+        kwargs["import_scope"] = spec["export_scope"]
     saver, _ = _import(name, g, **kwargs)
     prefix = os.path.join(DATA, name, spec["checkpoint_prefix"])
     try:
@@ -109,8 +114,15 @@ def test_restore_and_forward_match_tf(name):
     assert name not in FORWARD_KNOWN_FAILURES, f"{name} passes now: remove it from the list"
     for out, value in zip(spec["outputs"], got):
         want = expected[f"outputs/{out}"]
-        if out in spec.get("bytes_outputs", []):
-            assert np.frombuffer(value, np.uint8).tolist() == want.tolist()
+        if out in spec.get("bytes_outputs", []):  # serialized Summary protos
+            from gmeta.proto import Summary
+
+            mine, theirs = Summary(), Summary()
+            mine.ParseFromString(value)
+            theirs.ParseFromString(want.astype(np.uint8).tobytes())
+            assert [v.tag for v in mine.value] == [v.tag for v in theirs.value]
+            np.testing.assert_allclose([v.simple_value for v in mine.value],
+                                       [v.simple_value for v in theirs.value], rtol=1e-5)
             continue
         np.testing.assert_allclose(value, want, rtol=1e-5, atol=1e-5, err_msg=f"{name} {out}")
 

@@ -4,8 +4,9 @@ Adding a kernel takes two steps:
 
 1. Write a factory in the family module (``math.py``, ``array.py``, ``nn.py``, ...). It runs once
    per node when a plan is compiled: it reads the node's attrs through ``ctx`` and returns a lean
-   closure that takes the input arrays and returns the output array (or a tuple/list of arrays
-   for ops with several outputs, None for ops with none)::
+   closure that takes the input arrays and returns the output array — or a tuple/list of arrays
+   for ops with several outputs or a list-typed output (``N * T``, a type list, even when it
+   holds one tensor), None for ops with none::
 
        @kernel("Transpose")
        def _transpose(ctx):
@@ -120,4 +121,4 @@ class KernelContext:
 
 
 # Family modules register their kernels on import.
-from gmeta.kernels import array, core, math, nn, random, state  # noqa: E402,F401
+from gmeta.kernels import array, core, io, math, nn, random, state, summary  # noqa: E402,F401

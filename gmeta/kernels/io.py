@@ -78,8 +78,9 @@ def _restore_v2(ctx):
         prefix, names, slices = _str(prefix), _strs(names), _strs(slices)
         out = []
         with BundleReader(prefix) as reader:
+            keys = set(reader.keys())
             for name, spec, dtype in zip(names, slices, want):
-                if not reader.has_tensor(name):
+                if name not in keys:
                     raise errors.NotFoundError(None, op, f"Key {name} not found in checkpoint "
                                                          f"{prefix}")
                 value = reader.read(name)

@@ -1,11 +1,268 @@
-"""Neural-network kernels."""
+"""Neural-network kernels: activations, softmax, bias, cross entropies, L2 loss, in-top-k.
+
+Half-precision inputs are computed in float32 and cast back, as TF's CPU kernels accumulate.
+"""
 
 from __future__ import annotations
 
+import numpy as np
+
+from gmeta import errors
 from gmeta.kernels import kernel
 
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
 
-@kernel("Relu")
-def _relu(ctx):
+
+def _wide(xp, x):
+    """``x`` in at least float32 (float16/bfloat16 are computed in float32)."""
+    return x.astype(np.float32) if x.dtype.itemsize < 4 and x.dtype.kind == "f" else x
+
+
+def _dims(x):
+    return "[" + ",".join(str(d) for d in x.shape) + "]"
+
+
+def _bad(ctx, message):
+    return errors.InvalidArgumentError(None, ctx.op, f"{message} (node '{ctx.name}')")
+
+
+# -- activations (a family table: op type -> body over (xp, x, ctx)) ----------------------------
+def _relu(xp, x, ctx):
+    return xp.maximum(x, 0)
+
+
+def _relu6(xp, x, ctx):
+    return xp.minimum(xp.maximum(x, 0), 6)
+
+
+def _elu(xp, x, ctx):
+    w = _wide(xp, x)
+    return xp.where(w < 0, xp.expm1(xp.minimum(w, 0)), w)
+
+
+def _selu(xp, x, ctx):
+    w = _wide(xp, x)
+    return _SELU_SCALE * xp.where(w < 0, _SELU_ALPHA * xp.expm1(xp.minimum(w, 0)), w)
+
+
+def _softplus(xp, x, ctx):
+    w = _wide(xp, x)
+    # TF's thresholds: softplus(x) == x (large x) / exp(x) (small x) within machine epsilon.
+    threshold = np.log(np.finfo(x.dtype).eps) + 2.0
+    with np.errstate(over="ignore"):
+        e = xp.exp(xp.minimum(w, -threshold))
+    return xp.where(w > -threshold, w, xp.where(w < threshold, e, xp.log1p(e)))
+
+
+def _softsign(xp, x, ctx):
+    w = _wide(xp, x)
+    return w / (1 + xp.abs(w))
+
+
+def _leaky_relu(xp, x, ctx):
+    alpha = float(ctx.attr("alpha", 0.2))
+    w = _wide(xp, x)
+    return xp.where(w > 0, w, w * np.asarray(alpha, w.dtype))
+
+
+_ACTIVATIONS = {
+    "Relu": _relu, "Relu6": _relu6, "Elu": _elu, "Selu": _selu, "Softplus": _softplus,
+    "Softsign": _softsign, "LeakyRelu": _leaky_relu,
+}
+
+
+def _register_activation(op_type, body):
+    @kernel(op_type)
+    def _factory(ctx):
+        xp = ctx.xp
+        dtype = ctx.output_np_dtype()
+
+        def run(x):
+            return xp.asarray(body(xp, x, ctx)).astype(dtype, copy=False)
+
+        return run
+
+    return _factory
+
+
+for _op_type, _body in _ACTIVATIONS.items():
+    _register_activation(_op_type, _body)
+
+
+# -- softmax -------------------------------------------------------------------------------------
+def _check_rank_at_least_1(ctx, x):
+    if x.ndim < 1:
+        raise _bad(ctx, f"logits must have >= 1 dimension, got shape {list(x.shape)}")
+
+
+def _log_softmax(xp, x):
+    """Stable log-softmax over the last axis (``x`` already widened)."""
+    shifted = x - xp.max(x, axis=-1, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
+
+
+@kernel("Softmax")
+def _softmax(ctx):
     xp = ctx.xp
-    return lambda x: xp.maximum(x, 0).astype(x.dtype, copy=False)
+    dtype = ctx.output_np_dtype()
+
+    def run(x):
+        _check_rank_at_least_1(ctx, x)
+        if x.size == 0:
+            return xp.empty(x.shape, dtype)
+        w = _wide(xp, x)
+        e = xp.exp(w - xp.max(w, axis=-1, keepdims=True))
+        return (e / xp.sum(e, axis=-1, keepdims=True)).astype(dtype, copy=False)
+
+    return run
+
+
+@kernel("LogSoftmax")
+def _log_softmax_kernel(ctx):
+    xp = ctx.xp
+    dtype = ctx.output_np_dtype()
+
+    def run(x):
+        _check_rank_at_least_1(ctx, x)
+        if x.size == 0:
+            return xp.empty(x.shape, dtype)
+        return _log_softmax(xp, _wide(xp, x)).astype(dtype, copy=False)
+
+    return run
+
+
+# -- bias ----------------------------------------------------------------------------------------
+def _bias_add_factory(ctx, nchw):
+    xp = ctx.xp
+
+    def run(value, bias):
+        if value.ndim < 2:
+            raise _bad(ctx, f"Input tensor must be at least 2D: {_dims(value)}")
+        if bias.ndim != 1:
+            raise _bad(ctx, f"Biases must be 1D: {_dims(bias)}")
+        channel_axis = 1 if nchw else value.ndim - 1
+        if value.shape[channel_axis] != bias.shape[0]:
+            raise _bad(ctx, f"Must provide as many biases as the last dimension of the input "
+                            f"tensor: {_dims(bias)} vs. {_dims(value)}")
+        if nchw:
+            bias = bias.reshape((-1,) + (1,) * (value.ndim - 2))
+        return xp.add(value, bias)
+
+    return run
+
+
+@kernel("BiasAdd")
+def _bias_add(ctx):
+    fmt = ctx.attr("data_format", b"NHWC")
+    fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
+    return _bias_add_factory(ctx, fmt.startswith("NC"))
+
+
+@kernel("BiasAddV1")
+def _bias_add_v1(ctx):
+    return _bias_add_factory(ctx, False)
+
+
+# -- cross entropies -----------------------------------------------------------------------------
+@kernel("SparseSoftmaxCrossEntropyWithLogits")
+def _sparse_xent(ctx):
+    xp = ctx.xp
+    dtype = ctx.output_np_dtype(0)
+
+    def run(logits, labels):
+        if logits.ndim != 2:
+            raise _bad(ctx, f"logits must be 2-D, but got shape {list(logits.shape)}")
+        if labels.ndim != 1:
+            raise _bad(ctx, f"labels must be 1-D, but got shape {list(labels.shape)}")
+        if logits.shape[0] != labels.shape[0]:
+            raise _bad(ctx, f"logits and labels must have the same first dimension, got logits "
+                            f"shape {list(logits.shape)} and labels shape {list(labels.shape)}")
+        batch, classes = logits.shape
+        if batch and not classes:
+            raise _bad(ctx, f"Must have at least one class, but got logits shape "
+                            f"{list(logits.shape)}")
+        bad = (labels < 0) | (labels >= classes)
+        if bool(xp.any(bad)):
+            first = int(labels[bad][0])
+            values = " ".join(str(int(v)) for v in labels.tolist())
+            raise _bad(ctx, f"Received a label value of {first} which is outside the valid range "
+                            f"of [0, {classes}).  Label values: {values}")
+        if batch == 0:
+            return xp.empty((0,), dtype), xp.empty(logits.shape, dtype)
+        log_probs = _log_softmax(xp, _wide(xp, logits))
+        rows = xp.arange(batch)
+        idx = labels.astype(np.int64)
+        loss = -log_probs[rows, idx]
+        backprop = xp.exp(log_probs)
+        backprop[rows, idx] -= 1
+        return loss.astype(dtype, copy=False), backprop.astype(dtype, copy=False)
+
+    return run
+
+
+def _broadcast_2d(ctx, a, b):
+    try:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise _bad(ctx, f"logits and labels must be broadcastable: logits_size="
+                        f"{list(a.shape)} labels_size={list(b.shape)}") from None
+    if len(shape) != 2:
+        raise _bad(ctx, f"logits and labels must be either 2-dimensional, or broadcasted to be "
+                        f"2-dimensional, got shapes {list(a.shape)} and {list(b.shape)}")
+    return shape
+
+
+@kernel("SoftmaxCrossEntropyWithLogits")
+def _softmax_xent(ctx):
+    xp = ctx.xp
+    dtype = ctx.output_np_dtype(0)
+
+    def run(logits, labels):
+        shape = _broadcast_2d(ctx, logits, labels)
+        logits = xp.broadcast_to(_wide(xp, logits), shape)
+        labels = xp.broadcast_to(_wide(xp, labels), shape)
+        if shape[1] == 0:
+            return xp.zeros((shape[0],), dtype), xp.empty(shape, dtype)
+        log_probs = _log_softmax(xp, logits)
+        loss = -xp.sum(labels * log_probs, axis=1)
+        backprop = xp.exp(log_probs) - labels
+        return loss.astype(dtype, copy=False), backprop.astype(dtype, copy=False)
+
+    return run
+
+
+@kernel("L2Loss")
+def _l2_loss(ctx):
+    xp = ctx.xp
+    dtype = ctx.output_np_dtype()
+
+    def run(t):
+        w = _wide(xp, t)
+        return xp.asarray(xp.sum(w * w) / 2).astype(dtype)
+
+    return run
+
+
+@kernel("InTopKV2", "InTopK")
+def _in_top_k(ctx):
+    xp = ctx.xp
+    attr_k = ctx.attr("k", None)
+
+    def run(predictions, targets, k=None):
+        k = int(attr_k if k is None else k)
+        if predictions.ndim != 2:
+            raise _bad(ctx, f"predictions must be 2-dimensional, got shape "
+                            f"{list(predictions.shape)}")
+        if targets.ndim != 1 or targets.shape[0] != predictions.shape[0]:
+            raise _bad(ctx, f"First dimension of predictions {predictions.shape[0]} must match "
+                            f"length of targets {targets.shape[0] if targets.ndim else 0}")
+        batch, classes = predictions.shape
+        valid = (targets >= 0) & (targets < classes)
+        idx = xp.where(valid, targets, 0).astype(np.int64)
+        target_pred = predictions[xp.arange(batch), idx] if batch else predictions[:, :0][:, 0]
+        finite = xp.isfinite(target_pred)
+        higher = xp.sum(predictions > target_pred[:, None], axis=1)
+        return valid & finite & (higher < k)
+
+    return run

@@ -161,3 +161,26 @@ def _destroy_resource(ctx):
         ref.value = None
 
     return run
+
+
+@kernel("ResourceGather")
+def _resource_gather(ctx):
+    xp = ctx.xp
+    op = ctx.op
+    batch_dims = ctx.attr("batch_dims", 0)
+    if batch_dims:
+        raise errors.UnimplementedError(None, op, f"ResourceGather with batch_dims={batch_dims} "
+                                                  f"(node '{op.name}') is not supported yet")
+
+    def run(ref, indices):
+        params = read_ref(ref, op)
+        n = params.shape[0]
+        idx = xp.asarray(indices)
+        if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
+            bad = int(idx[(idx < 0) | (idx >= n)].ravel()[0])
+            raise errors.InvalidArgumentError(None, op, f"indices = {bad} is not in [0, {n}) "
+                                                        f"(node '{op.name}', variable "
+                                                        f"'{ref.name}')")
+        return xp.take(params, idx, axis=0)
+
+    return run

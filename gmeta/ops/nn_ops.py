@@ -1,15 +1,720 @@
-"""Neural-network builders (``gm.nn.*``)."""
+"""Neural-network builders (``gm.nn.*``) with TensorFlow's exact node structure.
+
+Every builder creates the nodes, names and attrs that ``tf.compat.v1.nn`` creates in TF 2.21,
+so graphs built with gmeta compare equal to TF's NodeDef for NodeDef. The sub-ops they need
+(Rank, Shape, Range, ConcatV2, Pack, Slice, Transpose, Reshape, ...) are created with the small
+private helpers at the top of this module, which reproduce TF's naming (``range/start``,
+``concat/values_1``, ``Slice/begin``) without depending on the array/math builder modules.
+"""
 
 from __future__ import annotations
 
+import numbers
+
+import numpy as np
+
+from gmeta import dtypes, errors
 from gmeta.framework import op_def_library
+from gmeta.framework import ops as ops_lib
+from gmeta.framework import random_seed
+from gmeta.framework.tensor_shape import TensorShape, as_shape
+from gmeta.ops import constant_op, random_ops
+
+__all__ = [
+    "bias_add", "bias_add_v1", "dropout", "elu", "in_top_k", "l2_loss", "l2_normalize",
+    "leaky_relu", "log_softmax", "moments", "relu", "relu6", "selu",
+    "sigmoid_cross_entropy_with_logits", "softmax", "softmax_cross_entropy_with_logits",
+    "softmax_cross_entropy_with_logits_v2", "softplus", "softsign",
+    "sparse_softmax_cross_entropy_with_logits",
+]
+
+_apply = op_def_library.apply_op
+_scope = ops_lib.name_scope_v1
 
 
+# -- private sub-op helpers (TF's array_ops/math_ops node structure) --------------------------
+def _has_tensor(value) -> bool:
+    if isinstance(value, ops_lib.Tensor):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_has_tensor(v) for v in value)
+    return False
+
+
+def _pack(values, name):
+    """A list holding tensors as TF auto-packs it: ``Pack`` named ``name``, constants ``0``, ..."""
+    dtype = next(v.dtype.base_dtype for v in values if isinstance(v, ops_lib.Tensor))
+    with _scope(name) as scope:
+        elems = []
+        for i, v in enumerate(values):
+            if isinstance(v, ops_lib.Tensor):
+                elems.append(v)
+            elif isinstance(v, (list, tuple)) and _has_tensor(v):
+                elems.append(_pack(v, str(i)))
+            else:
+                elems.append(constant_op.constant(v, dtype=dtype, name=str(i)))
+        return _apply("Pack", values=elems, axis=0, name=scope)
+
+
+def _to_tensor(value, name, dtype=None):
+    """``convert_to_tensor`` with TF's auto-packing of lists that hold tensors."""
+    if isinstance(value, (list, tuple)) and _has_tensor(value):
+        return _pack(value, name)
+    return ops_lib.convert_to_tensor(value, dtype=dtype, name=name)
+
+
+def _op(op_type, name, **inputs):
+    """``apply_op`` whose list-with-tensor inputs are packed under the op's scope first."""
+    with _scope(name or op_type) as scope:
+        for key, value in inputs.items():
+            if isinstance(value, (list, tuple)) and _has_tensor(value):
+                inputs[key] = _pack(value, key)
+        return _apply(op_type, name=scope, **inputs)
+
+
+def _rank(x, name=None):
+    with _scope(name, "Rank", [x]) as scope:
+        if x.shape.ndims is not None:
+            return constant_op.constant(x.shape.ndims, dtype=dtypes.int32, name=scope)
+        return _apply("Rank", input=x, name=scope)
+
+
+def _shape(x, name=None):
+    with _scope(name, "Shape", [x]) as scope:
+        if x.shape.is_fully_defined():
+            return constant_op.constant(np.array(x.shape.as_list(), np.int32), name=scope)
+        return _apply("Shape", input=x, out_type=dtypes.int32, name=scope)
+
+
+def _range(start, limit=None, delta=1):
+    if limit is None:
+        start, limit = 0, start
+    with _scope("range") as scope:
+        start = _to_tensor(start, "start")
+        limit = _to_tensor(limit, "limit")
+        delta = _to_tensor(delta, "delta")
+        return _apply("Range", start=start, limit=limit, delta=delta, name=scope)
+
+
+def _concat(values, axis=0, name="concat"):
+    with _scope(name) as scope:
+        tensors = [_to_tensor(v, f"values_{i}") for i, v in enumerate(values)]
+        axis = ops_lib.convert_to_tensor(axis, dtype=dtypes.int32, name="axis")
+        return _apply("ConcatV2", values=tensors, axis=axis, name=scope)
+
+
+def _transpose(x, perm, name=None):
+    with _scope(name, "transpose", [x]) as scope:
+        return _apply("Transpose", x=x, perm=perm, name=scope)
+
+
+def _cast(x, dtype, name=None):
+    dtype = dtypes.as_dtype(dtype).base_dtype
+    if x.dtype.base_dtype == dtype:
+        return x
+    with _scope(name, "Cast", [x]) as scope:
+        return _apply("Cast", x=x, DstT=dtype, Truncate=False, name=scope)
+
+
+def _sub(x, y, name="Sub"):
+    return _apply("Sub", x=x, y=y, name=name)
+
+
+def _strided_slice(x, begin, end, strides, name="strided_slice", **masks):
+    """``x[...]`` as TF's slice helper builds it: stacked begin/end/strides + StridedSlice."""
+    with _scope(name) as scope:
+        begin = _to_tensor(begin, "stack")
+        end = _to_tensor(end, "stack_1")
+        strides = _to_tensor(strides, "stack_2")
+        return _apply("StridedSlice", input=x, begin=begin, end=end, strides=strides, name=scope,
+                      **masks)
+
+
+def _zeros_like(x, name="zeros_like"):
+    from gmeta.ops import init_ops
+
+    with _scope(name, "zeros_like", [x]) as scope:
+        if x.shape.is_fully_defined() and x.dtype.base_dtype != dtypes.variant:
+            return init_ops._filled(x.shape.as_list(), 0, x.dtype.base_dtype, scope)
+        return _apply("ZerosLike", x=x, name=scope)
+
+
+def _ensure_xent_args(name, sentinel, labels, logits):
+    if sentinel is not None:
+        raise ValueError(f"Only call `{name}` with named arguments (labels=..., logits=..., ...). "
+                         f"Received unnamed argument: {sentinel}")
+    if labels is None or logits is None:
+        raise ValueError(f"Both `labels` and `logits` must be provided. Received: labels={labels} "
+                         f"and logits={logits}")
+
+
+def _axis_lookup(axis, dim, default=-1):
+    if axis is not None and dim is not None:
+        raise ValueError("Cannot specify both 'axis' and 'dim'")
+    value = axis if axis is not None else dim
+    return default if value is None else value
+
+
+# -- activations ----------------------------------------------------------------------------------
 def relu(features, name=None):
-    return op_def_library.apply_op("Relu", features=features, name=name)
+    """Rectified linear unit: ``max(features, 0)`` (a ``Relu`` node).
+
+    >>> import gmeta as gm
+    >>> with gm.Graph().as_default():
+    ...     y = gm.nn.relu([-1.0, 2.0])
+    >>> y.op.type, y.op.name
+    ('Relu', 'Relu')
+    """
+    return _apply("Relu", features=features, name=name)
 
 
+def _scoped_activation(op_type, features, name):
+    with _scope(name, op_type, [features]) as scope:
+        features = ops_lib.convert_to_tensor(features, name="features")
+        return _apply(op_type, features=features, name=scope)
+
+
+def relu6(features, name=None):
+    """``min(max(features, 0), 6)`` (a ``Relu6`` node)."""
+    return _scoped_activation("Relu6", features, name)
+
+
+def elu(features, name=None):
+    """Exponential linear unit: ``features`` if > 0 else ``exp(features) - 1``."""
+    return _apply("Elu", features=features, name=name)
+
+
+def selu(features, name=None):
+    """Scaled exponential linear unit (``Selu``)."""
+    return _apply("Selu", features=features, name=name)
+
+
+def softplus(features, name=None):
+    """``log(exp(features) + 1)`` computed without overflow (``Softplus``)."""
+    return _apply("Softplus", features=features, name=name)
+
+
+def softsign(features, name=None):
+    """``features / (abs(features) + 1)`` (``Softsign``)."""
+    return _apply("Softsign", features=features, name=name)
+
+
+def leaky_relu(features, alpha=0.2, name=None):
+    """``features`` if > 0 else ``alpha * features``; integer inputs are cast to float32."""
+    with _scope(name, "LeakyRelu", [features, alpha]) as scope:
+        features = ops_lib.convert_to_tensor(features, name="features")
+        if features.dtype.is_integer:
+            features = _cast(features, dtypes.float32)
+        if isinstance(alpha, np.ndarray):
+            alpha = alpha.item()
+        return _apply("LeakyRelu", features=features, alpha=alpha, name=scope)
+
+
+# -- softmax family ----------------------------------------------------------------------------
+def _swap_axis(x, dim_index, last_index, name=None):
+    """Transposes ``x`` so that ``dim_index`` and ``last_index`` trade places."""
+    first = _range(dim_index)
+    after = (dim_index + 1 if isinstance(dim_index, int)
+             else _apply("AddV2", x=dim_index, y=1, name="add"))
+    perm = _concat([first, [last_index], _range(after, last_index), [dim_index]], 0)
+    return _transpose(x, perm, name=name)
+
+
+def _softmax(logits, op_type, dim, name):
+    logits = ops_lib.convert_to_tensor(logits)
+    shape = logits.shape
+    if isinstance(dim, (int, np.integer)) and (dim == -1 or dim == (shape.ndims or 0) - 1):
+        return _apply(op_type, logits=logits, name=name)
+    dim_val = dim
+    if isinstance(dim, ops_lib.Tensor):
+        from gmeta.framework import shape_inference
+
+        dim_val = shape_inference.constant_value(dim)
+    if dim_val is not None and shape.ndims is not None and not (
+            -shape.ndims <= int(dim_val) < shape.ndims):
+        raise errors.InvalidArgumentError(
+            None, None, f"`dim` must be in the range [{-shape.ndims}, {shape.ndims}) where "
+                        f"{shape.ndims} is the number of dimensions in the input. Received: "
+                        f"dim={dim_val}")
+    if shape.ndims is None:
+        raise TypeError("softmax over an axis other than the last needs a known rank; "
+                        f"{logits.name!r} has unknown rank")
+    ndims = _rank(logits)
+    if not isinstance(dim, ops_lib.Tensor):
+        dim = int(dim)
+        if dim < 0:
+            dim = _apply("AddV2", x=dim, y=ndims, name="add")
+    else:
+        less = _apply("Less", x=dim, y=0, name="Less")
+        added = _apply("AddV2", x=dim, y=ndims, name="add")
+        dim = _apply("Select", condition=less, t=added, e=dim, name="Select")
+    input_rank = _rank(logits)
+    if isinstance(dim, ops_lib.Tensor):
+        dim_axis = _apply("FloorMod", x=dim, y=shape.ndims, name="mod")
+    else:
+        dim_axis = dim % shape.ndims
+    logits = _swap_axis(logits, dim_axis, _sub(input_rank, 1))
+    output = _apply(op_type, logits=logits)
+    output = _swap_axis(output, dim_axis, _sub(input_rank, 1), name=name)
+    output.set_shape(shape)
+    return output
+
+
+def softmax(logits, axis=None, name=None, dim=None):
+    """Softmax along ``axis`` (default last); other axes are transposed to the end as TF does.
+
+    Args:
+        logits: A non-empty float Tensor.
+        axis: The dimension softmax is computed over (Python int or scalar int Tensor).
+        name: Name of the result.
+        dim: Deprecated alias of ``axis``.
+
+    Returns:
+        A Tensor of the same type and shape as ``logits``.
+    """
+    return _softmax(logits, "Softmax", _axis_lookup(axis, dim), name)
+
+
+def log_softmax(logits, axis=None, name=None, dim=None):
+    """``logits - log(reduce_sum(exp(logits), axis))``, computed stably (``LogSoftmax``)."""
+    return _softmax(logits, "LogSoftmax", _axis_lookup(axis, dim), name)
+
+
+# -- bias ----------------------------------------------------------------------------------------
+def bias_add(value, bias, data_format=None, name=None):
+    """Adds the 1-D ``bias`` along the channel dimension of ``value`` (``BiasAdd``).
+
+    Args:
+        value: A Tensor of rank >= 2.
+        bias: A 1-D Tensor whose size matches the channel dimension of ``value``.
+        data_format: ``"N...C"`` (channels last, the default) or ``"NC..."``.
+        name: Name of the result.
+
+    Returns:
+        A Tensor with the type and shape of ``value``.
+
+    Raises:
+        ValueError: ``data_format`` is neither channels-last nor channels-first.
+    """
+    with _scope(name, "BiasAdd", [value, bias]) as scope:
+        if data_format is not None:
+            if data_format.startswith("NC"):
+                data_format = "NCHW"
+            elif data_format.startswith("N") and data_format.endswith("C"):
+                data_format = "NHWC"
+            else:
+                raise ValueError("data_format must be of the form `N...C` or `NC...`")
+        value = ops_lib.convert_to_tensor(value, name="input")
+        bias = ops_lib.convert_to_tensor(bias, dtype=value.dtype, name="bias")
+        return _apply("BiasAdd", value=value, bias=bias, data_format=data_format, name=scope)
+
+
+def bias_add_v1(value, bias, name=None):
+    """The deprecated ``BiasAddV1`` op (channels last only)."""
+    with _scope(name, "BiasAddV1", [value, bias]) as scope:
+        value = ops_lib.convert_to_tensor(value, name="input")
+        bias = ops_lib.convert_to_tensor(bias, dtype=value.dtype, name="bias")
+        return _apply("BiasAddV1", value=value, bias=bias, name=scope)
+
+
+# -- losses --------------------------------------------------------------------------------------
+def l2_loss(t, name=None):
+    """``sum(t ** 2) / 2`` as a scalar (``L2Loss``)."""
+    return _apply("L2Loss", t=t, name=name)
+
+
+def _flatten_outer_dims(logits):
+    """Reshapes ``logits`` to 2-D ``[-1, last_dim]`` the way TF's xent helper does."""
+    rank = _rank(logits)
+    last_dim_size = _op("Slice", None, input=_shape(logits), begin=[_sub(rank, 1)], size=[1])
+    output = _op("Reshape", None, tensor=logits, shape=_concat([[-1], last_dim_size], 0))
+    shape = logits.shape
+    if shape.ndims is not None:
+        dims = shape.as_list()
+        if all(d is not None for d in dims[:-1]):
+            output.set_shape([int(np.prod(dims[:-1], dtype=np.int64)), dims[-1]])
+    return output
+
+
+def _move_dim_to_end(x, dim_index, rank):
+    perm = _concat([_range(dim_index), _range(dim_index + 1, rank), [dim_index]], 0)
+    out = _transpose(x, perm)
+    dims = x.shape.dims
+    if dims is not None and out.shape.ndims is None and -len(dims) <= dim_index < len(dims):
+        # The static shape TF's shape inference gives the transpose (its perm is constant).
+        dims = list(dims)
+        moved = dims.pop(dim_index)
+        out.set_shape(dims + [moved])
+    return out
+
+
+def softmax_cross_entropy_with_logits_v2(labels, logits, axis=None, name=None, dim=None):
+    """Softmax cross entropy between ``logits`` and a label distribution, along ``axis``.
+
+    Args:
+        labels: Probabilities with the shape of ``logits`` (gradients flow into them).
+        logits: Unscaled log probabilities.
+        axis: The class dimension (default -1).
+        name: Name scope of the result (default ``softmax_cross_entropy_with_logits``).
+        dim: Deprecated alias of ``axis``.
+
+    Returns:
+        A Tensor with the shape of ``logits`` minus ``axis``.
+    """
+    axis = _axis_lookup(axis, dim)
+    with _scope(name, "softmax_cross_entropy_with_logits", [logits, labels]) as scope:
+        logits = ops_lib.convert_to_tensor(logits, name="logits")
+        labels = ops_lib.convert_to_tensor(labels, name="labels")
+        to_f32 = logits.dtype.base_dtype in (dtypes.float16, dtypes.bfloat16)
+        precise_logits = _cast(logits, dtypes.float32) if to_f32 else logits
+        labels = _cast(labels, precise_logits.dtype)
+        input_rank = _rank(precise_logits)
+        shape = logits.shape
+        if axis != -1:
+            precise_logits = _move_dim_to_end(precise_logits, axis, input_rank)
+            labels = _move_dim_to_end(labels, axis, input_rank)
+        input_shape = _shape(precise_logits)
+        precise_logits = _flatten_outer_dims(precise_logits)
+        labels = _flatten_outer_dims(labels)
+        cost, _ = _apply("SoftmaxCrossEntropyWithLogits", features=precise_logits, labels=labels,
+                         name=scope)
+        output_shape = _op("Slice", None, input=input_shape, begin=[0],
+                           size=[_sub(input_rank, 1)])
+        cost = _op("Reshape", None, tensor=cost, shape=output_shape)
+        if shape.ndims is not None:
+            dims = shape.as_list()
+            del dims[axis]
+            cost.set_shape(dims)
+        if to_f32:
+            return _cast(cost, logits.dtype)
+        return cost
+
+
+def softmax_cross_entropy_with_logits(_sentinel=None, labels=None, logits=None, dim=-1,
+                                      name=None, axis=None):
+    """The v1 softmax cross entropy: like ``_v2`` but no gradient flows into ``labels``."""
+    _ensure_xent_args("softmax_cross_entropy_with_logits", _sentinel, labels, logits)
+    axis = _axis_lookup(axis, None if dim == -1 else dim)
+    with _scope(name, "softmax_cross_entropy_with_logits_sg", [logits, labels]) as scope:
+        labels = _apply("StopGradient", input=labels, name="labels_stop_gradient")
+    return softmax_cross_entropy_with_logits_v2(labels=labels, logits=logits, axis=axis,
+                                                name=scope)
+
+
+def _assert_equal(x, y):
+    """``check_ops.assert_equal(x, y)`` in graph mode: Equal/All + Assert with TF's data."""
+    g = ops_lib.get_default_graph()
+    g.unique_name("assert_equal")  # TF's wrapper enters (and leaves) one scope first
+    with _scope("assert_equal"):
+        data = ["Condition x == y did not hold element-wise:", f"x ({x.name}) = ", x,
+                f"y ({y.name}) = ", y]
+        eq = _apply("Equal", x=x, y=y, incompatible_shape_error=True, name="Equal")
+        axes = constant_op.constant(np.arange(eq.shape.ndims or 0, dtype=np.int32)) \
+            if eq.shape.ndims is not None else _range(0, _rank(eq))
+        condition = _apply("All", input=eq, reduction_indices=axes, keep_dims=False, name="All")
+        with _scope("Assert"):
+            for d in data:
+                if not isinstance(d, ops_lib.Tensor):
+                    constant_op.constant(d)
+            return _apply("Assert", condition=condition, data=data, summarize=3, name="Assert")
+
+
+def sparse_softmax_cross_entropy_with_logits(_sentinel=None, labels=None, logits=None,
+                                             name=None):
+    """Softmax cross entropy between ``logits`` and integer class ``labels``.
+
+    Args:
+        labels: Integer class indices, shape ``logits.shape[:-1]``, each in ``[0, num_classes)``
+            (out-of-range labels raise InvalidArgumentError when run).
+        logits: Unscaled log probabilities of shape ``[d_0, ..., d_{r-1}, num_classes]``.
+        name: Name scope (default ``SparseSoftmaxCrossEntropyWithLogits``).
+
+    Returns:
+        The per-example loss, shaped like ``labels``, with the type of ``logits``.
+
+    Raises:
+        ValueError: ``logits`` is a scalar, or the ranks/shapes of labels and logits disagree.
+    """
+    _ensure_xent_args("sparse_softmax_cross_entropy_with_logits", _sentinel, labels, logits)
+    with _scope(name, "SparseSoftmaxCrossEntropyWithLogits", [labels, logits]):
+        labels = ops_lib.convert_to_tensor(labels)
+        logits = ops_lib.convert_to_tensor(logits)
+        f16 = logits.dtype.base_dtype == dtypes.float16
+        precise_logits = _cast(logits, dtypes.float32) if f16 else logits
+        labels_static = labels.shape
+        labels_shape = _shape(labels)
+        lshape = logits.shape
+        fully_defined = labels_static.is_fully_defined() and lshape[:-1].is_fully_defined()
+        if lshape.ndims == 0:
+            raise ValueError(f"`logits` cannot be a scalar. Received logits={logits}`")
+        if lshape.ndims is not None and labels_static.ndims is not None and \
+                labels_static.ndims != lshape.ndims - 1:
+            raise ValueError(f"`labels.shape.rank` must equal `logits.shape.rank - 1`. Received: "
+                             f"labels.shape={labels_static} of rank {labels_static.ndims} and "
+                             f"logits.shape={lshape} of rank {lshape.ndims}")
+        if fully_defined and labels_static != lshape[:-1]:
+            raise ValueError(f"`labels.shape` must equal `logits.shape` except for the last "
+                             f"dimension. Received: labels.shape={labels_static} and "
+                             f"logits.shape={lshape}")
+        if lshape.ndims == 2:
+            cost, _ = _apply("SparseSoftmaxCrossEntropyWithLogits", features=precise_logits,
+                             labels=labels, name=name)
+            return _cast(cost, dtypes.float16) if f16 else cost
+        checks = []
+        if not fully_defined:
+            labels_now = _shape(labels)
+            logits_outer = _strided_slice(_shape(logits), [0], [-1], [1], begin_mask=1)
+            checks.append(_assert_equal(labels_now, logits_outer))
+        with ops_lib.control_dependencies(checks):
+            rank = _rank(logits)
+            index = _apply("Sub", x=rank, y=1, name="sub")
+            end = _apply("AddV2", x=index, y=1, name="add")
+            num_classes = _strided_slice(_shape(logits), [index], [end], [1], shrink_axis_mask=1)
+            precise_logits = _op("Reshape", None, tensor=precise_logits, shape=[-1, num_classes])
+            labels = _op("Reshape", None, tensor=labels, shape=[-1])
+            cost, _ = _apply("SparseSoftmaxCrossEntropyWithLogits", features=precise_logits,
+                             labels=labels, name=name)
+            cost = _op("Reshape", None, tensor=cost, shape=labels_shape)
+            cost.set_shape(labels_static)
+            return _cast(cost, dtypes.float16) if f16 else cost
+
+
+def sigmoid_cross_entropy_with_logits(_sentinel=None, labels=None, logits=None, name=None):
+    """Logistic loss ``max(x, 0) - x * z + log(1 + exp(-abs(x)))`` for logits x and labels z.
+
+    Raises:
+        ValueError: ``labels`` and ``logits`` have incompatible shapes.
+    """
+    _ensure_xent_args("sigmoid_cross_entropy_with_logits", _sentinel, labels, logits)
+    with _scope(name, "logistic_loss", [logits, labels]) as scope:
+        logits = ops_lib.convert_to_tensor(logits, name="logits")
+        labels = ops_lib.convert_to_tensor(labels, name="labels")
+        if not labels.shape.is_compatible_with(logits.shape):
+            raise ValueError(f"`logits` and `labels` must have the same shape, received "
+                             f"({logits.shape} vs {labels.shape}).")
+        zeros = _zeros_like(logits)
+        cond = _apply("GreaterEqual", x=logits, y=zeros, name="GreaterEqual")
+        relu_logits = _apply("Select", condition=cond, t=logits, e=zeros, name="Select")
+        neg = _apply("Neg", x=logits, name="Neg")
+        neg_abs_logits = _apply("Select", condition=cond, t=neg, e=logits, name="Select")
+        mul = _apply("Mul", x=logits, y=labels, name="mul")
+        sub = _apply("Sub", x=relu_logits, y=mul, name="sub")
+        log1p = _apply("Log1p", x=_apply("Exp", x=neg_abs_logits, name="Exp"), name="Log1p")
+        return _apply("AddV2", x=sub, y=log1p, name=scope)
+
+
+# -- dropout -------------------------------------------------------------------------------------
+def _noise_shape(x, noise_shape):
+    if noise_shape is None:
+        return _shape(x)
+    try:
+        wanted = as_shape(noise_shape)
+    except (TypeError, ValueError):
+        return noise_shape
+    if x.shape.ndims is not None and wanted.ndims == x.shape.ndims:
+        return TensorShape([w if w is not None or d is None else d
+                            for d, w in zip(x.shape.dims, wanted.dims)])
+    return noise_shape
+
+
+def dropout(x, keep_prob=None, noise_shape=None, seed=None, name=None, rate=None):
+    """Zeroes elements of ``x`` with probability ``rate`` and scales the rest by 1/(1-rate).
+
+    Args:
+        x: A floating point Tensor.
+        keep_prob: Deprecated: the probability of keeping each element (``rate = 1 - keep_prob``).
+        noise_shape: Shape of the random keep/drop mask (broadcast against ``x``).
+        seed: Op-level random seed.
+        name: Name scope (default ``dropout``).
+        rate: Probability of dropping each element, a float in [0, 1) or a scalar Tensor.
+
+    Returns:
+        A Tensor of the shape and type of ``x`` (``x`` itself when ``rate`` is the number 0).
+
+    Raises:
+        ValueError: both or neither of ``rate``/``keep_prob`` given, ``rate`` out of range, or
+            ``x`` not floating point.
+    """
+    if keep_prob is not None:
+        try:
+            keep_rate = 1.0 - keep_prob
+        except TypeError:
+            raise ValueError(f"`keep_prob` must be a floating point number or Tensor. Received: "
+                             f"keep_prob={keep_prob}") from None
+        if rate is not None:
+            raise ValueError("Cannot specify both 'rate' and 'keep_prob'")
+        rate = keep_rate
+    if rate is None:
+        raise ValueError(f"You must provide a `rate` to `dropout`. Received: rate={rate}")
+    with _scope(name, "dropout", [x]) as scope:
+        del scope
+        is_number = isinstance(rate, numbers.Real) and not isinstance(rate, ops_lib.Tensor)
+        if is_number and (rate < 0 or rate >= 1):
+            raise ValueError(f"`rate` must be a scalar tensor or a float in the range [0, 1). "
+                             f"Received: rate={rate}")
+        x = ops_lib.convert_to_tensor(x, name="x")
+        x_dtype = x.dtype.base_dtype
+        if not x_dtype.is_floating:
+            raise ValueError(f"`x.dtype` must be a floating point tensor as `x` will be scaled. "
+                             f"Received: x_dtype={x_dtype}")
+        if is_number and rate == 0:
+            random_seed.get_seed(seed)
+            return x
+        if not isinstance(rate, ops_lib.Tensor):
+            if not is_number:
+                raise ValueError(f"`rate` must be a scalar or scalar tensor. Received: "
+                                 f"rate={rate}")
+            scale = ops_lib.convert_to_tensor(1 / (1 - rate), dtype=x_dtype)
+            ret = _apply("Mul", x=x, y=scale, name="Mul")
+        else:
+            rate.shape.assert_has_rank(0)
+            if rate.dtype.base_dtype != x_dtype:
+                if not rate.dtype.base_dtype.is_compatible_with(x_dtype):
+                    raise ValueError(f"`x.dtype` must be compatible with `rate.dtype`. Received: "
+                                     f"x.dtype={x_dtype} and rate.dtype={rate.dtype}")
+                rate = _apply("Cast", x=rate, DstT=x_dtype, Truncate=False, name="rate")
+            one = constant_op.constant(1, dtype=x_dtype)
+            ret = _apply("RealDiv", x=x, y=_sub(one, rate), name="RealDiv")
+        shape = _noise_shape(x, noise_shape)
+        random = random_ops.random_uniform(shape, dtype=x_dtype, seed=seed)
+        keep = _apply("GreaterEqual", x=random, y=rate, name="GreaterEqual")
+        zero = constant_op.constant(0, dtype=x_dtype)
+        ret = _apply("SelectV2", condition=keep, t=ret, e=zero, name="SelectV2")
+        ret.set_shape(x.shape)
+        return ret
+
+
+# -- statistics and misc -------------------------------------------------------------------------
+def moments(x, axes, shift=None, name=None, keep_dims=None, keepdims=None):
+    """Mean and (population) variance of ``x`` over ``axes``.
+
+    Returns:
+        ``(mean, variance)``; float16 inputs are reduced in float32 and cast back.
+    """
+    del shift
+    if keep_dims is not None and keepdims is not None:
+        raise ValueError("Cannot specify both 'keepdims' and 'keep_dims'")
+    keep = bool(keepdims if keepdims is not None else keep_dims)
+    with _scope(name, "moments", [x, axes]):
+        x = ops_lib.convert_to_tensor(x)
+        f16 = x.dtype.base_dtype == dtypes.float16
+        y = _cast(x, dtypes.float32) if f16 else x
+        axes_list = list(axes)
+        mean = _apply("Mean", input=y, reduction_indices=axes_list, keep_dims=True, name="mean")
+        stopped = _apply("StopGradient", input=mean, name="StopGradient")
+        sq = _apply("SquaredDifference", x=y, y=stopped, name="SquaredDifference")
+        variance = _apply("Mean", input=sq, reduction_indices=axes_list, keep_dims=True,
+                          name="variance")
+        if not keep:
+            mean = _apply("Squeeze", input=mean, squeeze_dims=axes_list, name="Squeeze")
+            variance = _apply("Squeeze", input=variance, squeeze_dims=axes_list, name="Squeeze")
+        if f16:
+            return _cast(mean, dtypes.float16), _cast(variance, dtypes.float16)
+        return mean, variance
+
+
+def l2_normalize(x, axis=None, epsilon=1e-12, name=None, dim=None):
+    """``x / sqrt(max(sum(x ** 2, axis), epsilon))``."""
+    if axis is not None and dim is not None:
+        raise ValueError("Cannot specify both 'axis' and 'dim'")
+    axis = dim if axis is None else axis
+    with _scope(name, "l2_normalize", [x]) as scope:
+        x = ops_lib.convert_to_tensor(x, name="x")
+        square = _apply("Square", x=x, name="Square")
+        if axis is None:
+            if square.shape.ndims is not None:
+                axis = constant_op.constant(np.arange(square.shape.ndims, dtype=np.int32))
+            else:
+                axis = _range(0, _rank(square))
+        square_sum = _apply("Sum", input=square, reduction_indices=axis, keep_dims=True,
+                            name="Sum")
+        maximum = _apply("Maximum", x=square_sum, y=epsilon, name="Maximum")
+        inv = _apply("Rsqrt", x=maximum, name="Rsqrt")
+        return _apply("Mul", x=x, y=inv, name=scope)
+
+
+def in_top_k(predictions, targets, k, name=None):
+    """Whether each target is among the ``k`` largest predictions of its row (``InTopKV2``)."""
+    with _scope(name, "in_top_k"):
+        return _apply("InTopKV2", predictions=predictions, targets=targets, k=k, name=name)
+
+
+# -- shape functions -------------------------------------------------------------------------------
 from gmeta.framework import shape_inference as _si  # noqa: E402
+
+
+def _merge_dim(a, b, what):
+    if a is not None and b is not None and a != b:
+        raise ValueError(f"Dimensions must be equal, but are {a} and {b} ({what})")
+    return a if a is not None else b
+
 
 _si.register("Relu", "Relu6", "Elu", "Selu", "Softplus", "Softsign", "LeakyRelu")(
     _si.unchanged_shape)
+
+
+@_si.register("Softmax", "LogSoftmax")
+def _softmax_shape(op):
+    shape = op.inputs[0].shape
+    if shape.ndims == 0:
+        raise ValueError("Shape must be at least rank 1 but is rank 0")
+    return [shape]
+
+
+@_si.register("BiasAdd", "BiasAddV1")
+def _bias_add_shape(op):
+    value, bias = op.inputs[0].shape, op.inputs[1].shape
+    fmt = op._attr("data_format", b"NHWC")
+    nchw = (fmt.decode() if isinstance(fmt, bytes) else fmt) == "NCHW"
+    min_rank = 3 if nchw else 2
+    if value.ndims is not None and value.ndims < min_rank:
+        raise ValueError(f"Shape must be at least rank {min_rank} but is rank {value.ndims}")
+    if bias.ndims is not None and bias.ndims != 1:
+        raise ValueError(f"Shape must be rank 1 but is rank {bias.ndims}")
+    if value.ndims is None:
+        return [TensorShape(None)]
+    dims = value.as_list()
+    axis = 1 if nchw else len(dims) - 1
+    dims[axis] = _merge_dim(dims[axis], bias[0] if bias.ndims else None,
+                            f"input shape {value} and bias shape {bias}")
+    return [dims]
+
+
+@_si.register("SparseSoftmaxCrossEntropyWithLogits")
+def _sparse_xent_shape(op):
+    logits, labels = op.inputs[0].shape, op.inputs[1].shape
+    if logits.ndims is not None and logits.ndims != 2:
+        raise ValueError(f"Shape must be rank 2 but is rank {logits.ndims}")
+    if labels.ndims is not None and labels.ndims != 1:
+        raise ValueError(f"Shape must be rank 1 but is rank {labels.ndims}")
+    batch = _merge_dim(logits[0] if logits.ndims else None, labels[0] if labels.ndims else None,
+                       f"logits shape {logits} and labels shape {labels}")
+    return [[batch], [batch, logits[1] if logits.ndims else None]]
+
+
+@_si.register("SoftmaxCrossEntropyWithLogits")
+def _softmax_xent_shape(op):
+    logits, labels = op.inputs[0].shape, op.inputs[1].shape
+    for s in (logits, labels):
+        if s.ndims is not None and s.ndims != 2:
+            raise ValueError(f"Shape must be rank 2 but is rank {s.ndims}")
+    both = _si.broadcast_shapes(logits.with_rank(2), labels.with_rank(2))
+    return [[both[0]], both]
+
+
+@_si.register("L2Loss")
+def _l2_loss_shape(op):
+    return [[]]
+
+
+@_si.register("InTopKV2", "InTopK")
+def _in_top_k_shape(op):
+    predictions, targets = op.inputs[0].shape, op.inputs[1].shape
+    if predictions.ndims is not None and predictions.ndims != 2:
+        raise ValueError(f"Shape must be rank 2 but is rank {predictions.ndims}")
+    if targets.ndims is not None and targets.ndims != 1:
+        raise ValueError(f"Shape must be rank 1 but is rank {targets.ndims}")
+    batch = _merge_dim(predictions[0] if predictions.ndims else None,
+                       targets[0] if targets.ndims else None,
+                       f"predictions shape {predictions} and targets shape {targets}")
+    return [[batch]]
