@@ -55,9 +55,8 @@ def _save_v2(ctx):
                 None, op, f"SaveV2 '{op.name}': writing partitioned (sliced) variables is not "
                           "supported yet; reading them is")
         parent = os.path.dirname(prefix)
-        if parent and not os.path.isdir(parent):
-            raise errors.NotFoundError(None, op, f"Failed to create checkpoint {prefix!r}: "
-                                                 f"directory {parent!r} does not exist")
+        if parent:
+            os.makedirs(parent, exist_ok=True)  # as TF's BundleWriter (sharded temp dirs)
         writer = BundleWriter(prefix)
         for name, t in zip(names, tensors):
             writer.add(name, np.asarray(t) if not hasattr(t, "get") else t.get())

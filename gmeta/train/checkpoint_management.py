@@ -129,9 +129,10 @@ def meta_graph_filename(checkpoint_filename, meta_graph_suffix="meta"):
     return f"{basename}.{meta_graph_suffix}"
 
 
-def remove_checkpoint(checkpoint_prefix) -> None:
+def remove_checkpoint(checkpoint_prefix, meta_graph_suffix="meta") -> None:
     """Deletes a checkpoint's index, data shards and meta graph (missing files are fine)."""
-    paths = [checkpoint_prefix + ".index", meta_graph_filename(checkpoint_prefix)]
+    paths = [checkpoint_prefix + ".index", meta_graph_filename(checkpoint_prefix,
+                                                               meta_graph_suffix)]
     paths += glob.glob(glob.escape(checkpoint_prefix) + ".data-?????-of-?????")
     for path in paths:
         try:

@@ -321,12 +321,13 @@ class Saver:
         if model_checkpoint_path is not None and write_state:
             save_dir = parent or "."
             self._maybe_recover(save_dir, latest_filename)
-            self._record(model_checkpoint_path)
+            doomed = self._record(model_checkpoint_path)
             cm.update_checkpoint_state(
                 save_dir, model_checkpoint_path, self.last_checkpoints, latest_filename,
                 all_model_checkpoint_timestamps=[t for _, t in self._last_checkpoints],
                 save_relative_paths=self._save_relative_paths)
-            self._delete_old(meta_graph_suffix)
+            for path in doomed:  # only once the new checkpoint and the state file are in place
+                cm.remove_checkpoint(path, meta_graph_suffix)
         return model_checkpoint_path
 
     def _maybe_recover(self, save_dir, latest_filename):
@@ -352,23 +353,22 @@ class Saver:
                 found.append((p, t))
         self._last_checkpoints = found
 
-    def _record(self, path):
+    def _record(self, path) -> list:
+        """Appends ``path`` to the kept checkpoints; returns the ones to delete (TF's
+        ``max_to_keep`` and ``keep_checkpoint_every_n_hours`` rules)."""
         if not self._max_to_keep:
             self._last_checkpoints = [(path, time.time())]
-            return
+            return []
         self._last_checkpoints = [(p, t) for p, t in self._last_checkpoints if p != path]
         self._last_checkpoints.append((path, time.time()))
-
-    def _delete_old(self, meta_graph_suffix):
-        if not self._max_to_keep:
-            return
+        doomed = []
         while len(self._last_checkpoints) > self._max_to_keep:
-            path, stamp = self._last_checkpoints.pop(0)
-            if stamp - self._keep_every_n_hours * 3600 >= self._next_checkpoint_time - \
-                    self._keep_every_n_hours * 3600 and stamp >= self._next_checkpoint_time:
+            old, stamp = self._last_checkpoints.pop(0)
+            if stamp > self._next_checkpoint_time:
                 self._next_checkpoint_time += self._keep_every_n_hours * 3600
-                continue
-            cm.remove_checkpoint(path)
+                continue  # kept on disk, no longer listed
+            doomed.append(old)
+        return doomed
 
     # -- restore --------------------------------------------------------------------------------------
     def restore(self, sess, save_path):
