@@ -39,8 +39,10 @@ from gmeta.ops.variables import (  # noqa: F401
 from gmeta.ops.random_ops import random_normal, random_uniform, truncated_normal  # noqa: F401
 from gmeta.ops.array_ops import *  # noqa: F401,F403,E402
 from gmeta.ops.math_ops import *  # noqa: F401,F403,E402
+from gmeta.ops.init_ops import *  # noqa: F401,F403,E402
+from gmeta.ops.variable_scope import *  # noqa: F401,F403,E402
 from gmeta.session import InteractiveSession, Session, get_default_session  # noqa: F401
-from gmeta import nn, train  # noqa: F401,E402
+from gmeta import initializers, math, nn, train  # noqa: F401,E402
 from gmeta.framework.importer import import_graph_def  # noqa: F401,E402
 from gmeta.proto import (  # noqa: F401,E402
     AttrValue, CollectionDef, ConfigProto, Event, GPUOptions, GraphDef, GraphOptions,

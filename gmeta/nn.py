@@ -1,3 +1,8 @@
 """``gm.nn``: neural-network ops (``tf.compat.v1.nn``)."""
 
 from gmeta.ops.nn_ops import *  # noqa: F401,F403
+from gmeta.ops import math_ops as _m
+
+# Math functions TF also exports under tf.nn.
+sigmoid = _m.sigmoid
+tanh = _m.tanh

@@ -347,8 +347,10 @@ class BundleReader:
             if sentry.dtype != entry.dtype or self._shape(skey, sentry) != ts.shape(full_shape):
                 raise DataLossError(None, None, f"Partitioned tensor {name} in checkpoint "
                                     f"{self._prefix}: slice {ts} is stored as "
-                                    f"{types_pb2.DataType.Name(sentry.dtype) if sentry.dtype in types_pb2.DataType.values() else sentry.dtype} "  # noqa: E501
-                                    f"{[d.size for d in sentry.shape.dim]}")
+                                    f"{_dtype_name(sentry.dtype)} "
+                                    f"{[d.size for d in sentry.shape.dim]}, expected "
+                                    f"{_dtype_name(entry.dtype)} {list(ts.shape(full_shape))}")
+            self._located(skey, sentry)  # sizes and data files check out before allocating
             parts.append((ts, b, inter, skey, sentry))
         if covered < volume(want_bounds):
             raise InvalidArgumentError(None, None, f"Does not have sufficient slices for "
@@ -386,6 +388,10 @@ class BundleReader:
             pass
 
 
+def _dtype_name(enum: int) -> str:
+    return types_pb2.DataType.Name(enum) if enum in types_pb2.DataType.values() else str(enum)
+
+
 def _check_crc(name: str, path: str, entry, crc: int):
     stored = crc32c.unmask(entry.crc32c)
     if stored != crc:
@@ -420,7 +426,7 @@ class _Job:
         self.name, self.arr, self.fd, self.path, self.entry = name, arr, fd, path, entry
         mv = crc32c.byte_view(arr)
         size = mv.nbytes
-        step = size
+        step = size or 1
         if _WORKERS > 1 and size >= _PARALLEL_MIN:
             step = max(_SECTION_MIN, -(-size // _WORKERS))
             step = -(-step // _CHUNK) * _CHUNK

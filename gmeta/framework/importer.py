@@ -240,6 +240,8 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
         _mark_used(g, op._name)
     _infer_shapes(created, recorded_shapes)
 
+    if _rename_map is not None:
+        _rename_map.update(renames)
     if return_elements is None:
         return None
     out = []
@@ -252,8 +254,6 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
             out.append(op._outputs[idx])
         else:
             out.append(op)
-    if _rename_map is not None:
-        _rename_map.update(renames)
     return out
 
 

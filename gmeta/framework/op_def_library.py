@@ -88,6 +88,12 @@ def create_op_from_def(op_type: str, name, keywords: dict):
                         tensors.append(t)
                         if dtype is None:
                             dtype = t.dtype.base_dtype
+                    if any(isinstance(v, ops_lib.Tensor) and t.dtype.base_dtype != dtype
+                           for v, t in zip(value, tensors)):
+                        names = ", ".join(t.dtype.base_dtype.name for t in tensors)
+                        raise TypeError(f"Tensors in list passed to '{arg.name}' of "
+                                        f"'{op_type}' Op have types [{names}] that don't all "
+                                        "match.")
                     tensors = [t if t.dtype.base_dtype == dtype else
                                _convert(t, dtype, None, arg.is_ref, None, op_type, arg.name)
                                for t in tensors]
@@ -111,11 +117,31 @@ def create_op_from_def(op_type: str, name, keywords: dict):
                 inputs.extend(tensors)
             else:
                 dtype = _known_type(arg, inferred, keywords, op_type)
-                preferred = None
+                if dtype is not None and isinstance(value, ops_lib.Tensor) and \
+                        value.dtype.base_dtype != dtype:
+                    earlier = f"type {dtype.name} of argument '{_source_of(arg, op_def)}'" \
+                        if arg.type_attr else f"expected type of {dtype.name}"
+                    raise TypeError(f"Input '{arg.name}' of '{op_type}' Op has type "
+                                    f"{value.dtype.base_dtype.name} that does not match "
+                                    f"{earlier}.")
+                t = None
                 if dtype is None and arg.type_attr:
                     preferred = _attr_default_type(op_def, arg.type_attr)
-                t = _convert(value, dtype, arg.name, arg.is_ref, preferred,
-                             op_type, arg.name)
+                    allowed = _allowed_types(op_def, arg.type_attr)
+                    if allowed and not isinstance(value, ops_lib.Tensor):
+                        # TF converts without a dtype first and keeps the result when its type
+                        # is allowed; otherwise it converts again with the attr's default.
+                        try:
+                            t = ops_lib.convert_to_tensor(value, name=arg.name)
+                        except (TypeError, ValueError):
+                            t = None
+                        if t is not None and t.dtype.base_dtype.as_datatype_enum not in allowed:
+                            t = None
+                    if t is None:
+                        t = _convert(value, None, arg.name, arg.is_ref, preferred, op_type,
+                                     arg.name)
+                else:
+                    t = _convert(value, dtype, arg.name, arg.is_ref, None, op_type, arg.name)
                 if arg.is_ref and not t.dtype.is_ref_dtype:
                     raise TypeError(f"'{op_type}' Op requires that input '{arg.name}' be a "
                                     f"mutable tensor (e.g. a ref Variable): {t.name} is not")
@@ -125,7 +151,7 @@ def create_op_from_def(op_type: str, name, keywords: dict):
                     raise TypeError(f"Input '{arg.name}' of '{op_type}' Op has type "
                                     f"{t.dtype.base_dtype.name} that does not match type "
                                     f"{dtypes.as_dtype(inferred[arg.type_attr]).name} of "
-                                    "argument earlier in the op.")
+                                    f"argument '{_source_of(arg, op_def)}'.")
                 if arg.type and t.dtype.base_dtype.as_datatype_enum != arg.type:
                     raise TypeError(f"Input '{arg.name}' of '{op_type}' Op has type "
                                     f"{t.dtype.base_dtype.name} that does not match expected "
@@ -227,6 +253,21 @@ def _known_type(arg, inferred, keywords, op_type):
     if arg.type_attr and keywords.get(arg.type_attr) is not None:
         return _as_type(keywords[arg.type_attr], op_type, arg.type_attr)
     return None
+
+
+def _allowed_types(op_def, attr_name):
+    for attr in op_def.attr:
+        if attr.name == attr_name and attr.HasField("allowed_values"):
+            return set(attr.allowed_values.list.type)
+    return None
+
+
+def _source_of(arg, op_def) -> str:
+    """The first input argument that sets ``arg``'s type attr (TF names it in type errors)."""
+    for other in op_def.input_arg:
+        if other.type_attr == arg.type_attr:
+            return other.name
+    return arg.name
 
 
 def _attr_default_type(op_def, attr_name):

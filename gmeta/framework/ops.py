@@ -400,6 +400,7 @@ class Graph:
         self._seed = None
         self._container = ""
         self._gradient_override_map: dict[str, str] = {}
+        self._attr_scope_map: dict = {}
         self._lock = threading.RLock()
 
     # -- identity -------------------------------------------------------------------------------
@@ -601,6 +602,8 @@ class Graph:
         control = self._control_inputs_for(input_ops)
         if device:
             op._device = device_spec.canonical_name(device)
+        for key, av in self._attr_scope_map.items():
+            op._attrs[key] = av
         if compute_device:
             self._apply_device_functions(op)
         if self._colocation_stack:
@@ -819,6 +822,16 @@ class Graph:
                 shapes = [t._shape.as_proto() for t in op._outputs]
                 nd.attr["_output_shapes"].list.shape.extend(shapes)
         return gd
+
+    @contextlib.contextmanager
+    def _attr_scope(self, attr_map):
+        """Sets the given attrs (AttrValue protos) on every op created in the block."""
+        saved = dict(self._attr_scope_map)
+        self._attr_scope_map.update(attr_map)
+        try:
+            yield
+        finally:
+            self._attr_scope_map = saved
 
     @contextlib.contextmanager
     def gradient_override_map(self, op_type_map):

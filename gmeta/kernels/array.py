@@ -42,11 +42,6 @@ def _shape_str(shape) -> str:
     return "[" + ",".join(str(int(d)) for d in shape) + "]"
 
 
-def _outputs(ctx, parts):
-    """A multi-output kernel's result; the executor takes a lone output as the array itself."""
-    return parts[0] if len(ctx.op._outputs) == 1 else parts
-
-
 def _axis(ctx, axis: int, rank: int, what: str = "axis") -> int:
     if not -rank <= axis < rank:
         raise _err(ctx, f"Expected {what} in the range [{-rank}, {rank}), but got {axis}")
@@ -63,7 +58,7 @@ def _shape(ctx):
 @kernel("ShapeN")
 def _shape_n(ctx):
     xp, dt = ctx.xp, ctx.output_np_dtype(0)
-    return lambda *xs: _outputs(ctx, [xp.asarray(np.array(x.shape, dt)) for x in xs])
+    return lambda *xs: [xp.asarray(np.array(x.shape, dt)) for x in xs]
 
 
 @kernel("Size")
@@ -305,7 +300,7 @@ def _unpack(ctx):
             raise _err(ctx, f"Input shape axis {a} must equal {num}, got shape "
                             f"{_shape_str(x.shape)}")
         lead = (slice(None),) * a
-        return _outputs(ctx, [x[lead + (i,)] for i in range(num)])
+        return [x[lead + (i,)] for i in range(num)]
 
     return run
 
@@ -326,7 +321,7 @@ def _split(ctx):
         if x.shape[a] % num:
             raise _err(ctx, f"Number of ways to split should evenly divide the split dimension, "
                             f"but got split_dim {a} (size = {x.shape[a]}) and num_split {num}")
-        return _outputs(ctx, xp.split(x, num, axis=a))
+        return xp.split(x, num, axis=a)
 
     return run
 
@@ -357,7 +352,7 @@ def _split_v(ctx):
         for s in sizes:
             out.append(x[lead + (slice(start, start + s),)])
             start += s
-        return _outputs(ctx, out)
+        return out
 
     return run
 

@@ -2,7 +2,10 @@
 
 Every kernel returns an array of exactly the node's output dtype, also for 0-d results (numpy
 ufuncs and reductions return scalars there; ``xp.asarray`` turns them back into arrays). Errors
-TensorFlow raises at run time are ``InvalidArgumentError`` naming the node.
+TensorFlow raises at run time are raised with TF's class and message, naming the node
+(``InvalidArgumentError`` but for TF's own exceptions, such as TruncateDiv's Internal error).
+Kernels use only ``ctx.xp``; scalar arguments (axes, range bounds) are read with ``.item()`` /
+``.tolist()``, which work on numpy and CuPy arrays alike.
 """
 
 from __future__ import annotations

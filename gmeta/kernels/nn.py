@@ -49,7 +49,7 @@ def _selu(xp, x, ctx):
 def _softplus(xp, x, ctx):
     w = _wide(xp, x)
     # TF's thresholds: softplus(x) == x (large x) / exp(x) (small x) within machine epsilon.
-    threshold = np.log(np.finfo(x.dtype).eps) + 2.0
+    threshold = float(np.log(np.finfo(x.dtype).eps)) + 2.0
     with np.errstate(over="ignore"):
         e = xp.exp(xp.minimum(w, -threshold))
     return xp.where(w > -threshold, w, xp.where(w < threshold, e, xp.log1p(e)))
@@ -63,7 +63,7 @@ def _softsign(xp, x, ctx):
 def _leaky_relu(xp, x, ctx):
     alpha = float(ctx.attr("alpha", 0.2))
     w = _wide(xp, x)
-    return xp.where(w > 0, w, w * np.asarray(alpha, w.dtype))
+    return xp.where(w > 0, w, w * w.dtype.type(alpha))
 
 
 _ACTIVATIONS = {
@@ -260,7 +260,7 @@ def _in_top_k(ctx):
         batch, classes = predictions.shape
         valid = (targets >= 0) & (targets < classes)
         idx = xp.where(valid, targets, 0).astype(np.int64)
-        target_pred = predictions[xp.arange(batch), idx] if batch else predictions[:, :0][:, 0]
+        target_pred = predictions[xp.arange(batch), idx]
         finite = xp.isfinite(target_pred)
         higher = xp.sum(predictions > target_pred[:, None], axis=1)
         return valid & finite & (higher < k)

@@ -10,6 +10,7 @@ does. Static shape functions and build-time constant folding are at the bottom o
 from __future__ import annotations
 
 import builtins
+import weakref
 
 import numpy as np
 
@@ -159,7 +160,8 @@ def sign(x, name=None):
     """-1, 0 or 1 by the sign of ``x`` (``x / |x|`` for complex), one ``Sign`` node."""
     x = _convert(x)
     if x.dtype.is_complex:
-        return _apply("DivNoNan", x=x, y=cast(abs(x), x.dtype), name=name)
+        magnitude = _apply("ComplexAbs", x=x, Tout=x.dtype.real_dtype)
+        return _apply("DivNoNan", x=x, y=cast(magnitude, x.dtype), name=name)
     return _apply("Sign", x=x, name=name)
 
 
@@ -1070,12 +1072,25 @@ def _lin_space_shape(op):
 
 # -- build-time constant folding (what TF's shape inference evaluates of constant subgraphs) -----
 _FOLD_LIMIT = 1 << 16
+_FOLDED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # tensor -> value (or None)
 
 
 @_si.register_constant(*_BROADCASTING, *_ELEMENTWISE, *_REDUCTIONS, "Equal", "NotEqual",
                        "ArgMax", "ArgMin", "MatMul", "BatchMatMulV2", "AddN", "Select",
                        "SelectV2", "Range")
 def _fold(tensor):
+    """``tensor``'s value when all its op's inputs are small constants (memoised per tensor)."""
+    if tensor in _FOLDED:
+        return _FOLDED[tensor]
+    try:
+        value = _evaluate(tensor)
+    except RecursionError:  # a very deep constant chain: give up, as a size limit would
+        value = None
+    _FOLDED[tensor] = value
+    return value
+
+
+def _evaluate(tensor):
     from gmeta import errors
     from gmeta.kernels import KernelContext, lookup
 

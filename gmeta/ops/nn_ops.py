@@ -21,7 +21,7 @@ from gmeta.framework.tensor_shape import TensorShape, as_shape
 from gmeta.ops import constant_op, random_ops
 
 __all__ = [
-    "bias_add", "bias_add_v1", "dropout", "elu", "in_top_k", "l2_loss", "l2_normalize",
+    "bias_add", "dropout", "elu", "in_top_k", "l2_loss", "l2_normalize",
     "leaky_relu", "log_softmax", "moments", "relu", "relu6", "selu",
     "sigmoid_cross_entropy_with_logits", "softmax", "softmax_cross_entropy_with_logits",
     "softmax_cross_entropy_with_logits_v2", "softplus", "softsign",
@@ -150,7 +150,7 @@ def _ensure_xent_args(name, sentinel, labels, logits):
 
 def _axis_lookup(axis, dim, default=-1):
     if axis is not None and dim is not None:
-        raise ValueError("Cannot specify both 'axis' and 'dim'")
+        raise ValueError("Cannot specify both 'dim' and 'axis'.")
     value = axis if axis is not None else dim
     return default if value is None else value
 
@@ -394,7 +394,7 @@ def softmax_cross_entropy_with_logits(_sentinel=None, labels=None, logits=None, 
                                       name=None, axis=None):
     """The v1 softmax cross entropy: like ``_v2`` but no gradient flows into ``labels``."""
     _ensure_xent_args("softmax_cross_entropy_with_logits", _sentinel, labels, logits)
-    axis = _axis_lookup(axis, None if dim == -1 else dim)
+    axis = _axis_lookup(axis, dim)
     with _scope(name, "softmax_cross_entropy_with_logits_sg", [logits, labels]) as scope:
         labels = _apply("StopGradient", input=labels, name="labels_stop_gradient")
     return softmax_cross_entropy_with_logits_v2(labels=labels, logits=logits, axis=axis,
@@ -507,6 +507,8 @@ def sigmoid_cross_entropy_with_logits(_sentinel=None, labels=None, logits=None, 
 def _noise_shape(x, noise_shape):
     if noise_shape is None:
         return _shape(x)
+    if isinstance(noise_shape, ops_lib.Tensor):
+        return noise_shape
     try:
         wanted = as_shape(noise_shape)
     except (TypeError, ValueError):
@@ -593,7 +595,7 @@ def moments(x, axes, shift=None, name=None, keep_dims=None, keepdims=None):
     """
     del shift
     if keep_dims is not None and keepdims is not None:
-        raise ValueError("Cannot specify both 'keepdims' and 'keep_dims'")
+        raise ValueError("Cannot specify both 'keep_dims' and 'keepdims'.")
     keep = bool(keepdims if keepdims is not None else keep_dims)
     with _scope(name, "moments", [x, axes]):
         x = ops_lib.convert_to_tensor(x)
@@ -615,9 +617,7 @@ def moments(x, axes, shift=None, name=None, keep_dims=None, keepdims=None):
 
 def l2_normalize(x, axis=None, epsilon=1e-12, name=None, dim=None):
     """``x / sqrt(max(sum(x ** 2, axis), epsilon))``."""
-    if axis is not None and dim is not None:
-        raise ValueError("Cannot specify both 'axis' and 'dim'")
-    axis = dim if axis is None else axis
+    axis = _axis_lookup(axis, dim, default=None)
     with _scope(name, "l2_normalize", [x]) as scope:
         x = ops_lib.convert_to_tensor(x, name="x")
         square = _apply("Square", x=x, name="Square")

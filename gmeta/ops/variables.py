@@ -7,6 +7,8 @@ or numpy value; ``w/Initializer/...`` when it is a callable.
 
 from __future__ import annotations
 
+import contextlib
+
 from gmeta import dtypes
 from gmeta.framework import op_def_library
 from gmeta.framework import ops as ops_lib
@@ -47,30 +49,36 @@ class Variable:
         with g.control_dependencies(None):
             with ops_lib.name_scope_v1(name, "Variable",
                                        [] if init_from_fn else [initial_value]) as scope:
+                attr_scope = contextlib.nullcontext()
                 if init_from_fn:
-                    true_name = ops_lib._name_from_scope_name(scope)
-                    with g.name_scope("Initializer"), g.device(None):
-                        value = initial_value()
+                    # The variable does not exist yet: TF colocates the initializer with it (and
+                    # marks the VariableV2 itself) through an attr scope.
+                    from gmeta.proto import AttrValue
+
+                    loc = AttrValue()
+                    loc.list.s.append(b"loc:@" + ops_lib._name_from_scope_name(scope).encode())
+                    attr_scope = g._attr_scope({"_class": loc})
+                with attr_scope:
+                    if init_from_fn:
+                        with g.name_scope("Initializer"), g.device(None):
+                            self._initial_value = ops_lib.convert_to_tensor(
+                                initial_value(), name="initial_value", dtype=dtype)
+                    else:
                         self._initial_value = ops_lib.convert_to_tensor(
-                            value, name="initial_value", dtype=dtype)
-                else:
-                    self._initial_value = ops_lib.convert_to_tensor(
-                        initial_value, name="initial_value", dtype=dtype)
-                    true_name = ops_lib._name_from_scope_name(scope)
-                del true_name
-                init_shape = self._initial_value.shape
-                if shape is not None:
-                    var_shape = as_shape(shape)
-                elif validate_shape:
-                    if not init_shape.is_fully_defined():
-                        raise ValueError(f"initial_value must have a shape specified: "
-                                         f"{self._initial_value!r}")
-                    var_shape = init_shape
-                else:
-                    var_shape = as_shape(None)
-                self._variable = op_def_library.apply_op(
-                    "VariableV2", name=scope, shape=var_shape,
-                    dtype=self._initial_value.dtype.base_dtype)
+                            initial_value, name="initial_value", dtype=dtype)
+                    init_shape = self._initial_value.shape
+                    if shape is not None:
+                        var_shape = as_shape(shape)
+                    elif validate_shape:
+                        if not init_shape.is_fully_defined():
+                            raise ValueError(f"initial_value must have a shape specified: "
+                                             f"{self._initial_value!r}")
+                        var_shape = init_shape
+                    else:
+                        var_shape = as_shape(None)
+                    self._variable = op_def_library.apply_op(
+                        "VariableV2", name=scope, shape=var_shape,
+                        dtype=self._initial_value.dtype.base_dtype)
                 with g.colocate_with(self._variable.op):
                     self._initializer_op = op_def_library.apply_op(
                         "Assign", ref=self._variable, value=self._initial_value,
