@@ -57,17 +57,31 @@ def main(argv=None) -> int:
 
 def _table(rows, names):
     impls = list(dict.fromkeys(r["impl"] for r in rows))
-    by = {(r["impl"], r["figure"]): r["median_s"] for r in rows}
+    by = {(r["impl"], r["figure"]): r for r in rows}
+
+    def cell(r):
+        if r is None:
+            return f"{'-':>22}"
+        if "mb_per_s" in r:
+            return f"{r['mb_per_s']:>17.0f} MB/s"
+        s = r["median_s"]
+        return f"{s * 1e3:>19.2f} ms" if s >= 1e-3 else f"{s * 1e6:>19.1f} µs"
+
     head = f"{'figure':<20}" + "".join(f"{i:>22}" for i in impls)
     if len(impls) == 2:
         head += f"{'gmeta/TF':>10}"
     print("\n" + head)
     for n in names:
-        line = f"{n:<20}" + "".join(f"{by.get((i, n), float('nan')) * 1e6:>19.1f} µs"
-                                    for i in impls)
-        if len(impls) == 2 and (impls[1], n) in by:
-            line += f"{by[(impls[0], n)] / by[(impls[1], n)]:>9.2f}x"
+        line = f"{n:<20}" + "".join(cell(by.get((i, n))) for i in impls)
+        if len(impls) == 2 and (impls[1], n) in by and (impls[0], n) in by:
+            a, b = by[(impls[0], n)], by[(impls[1], n)]
+            ratio = a["mb_per_s"] / b["mb_per_s"] if "mb_per_s" in a else \
+                a["median_s"] / b["median_s"]
+            line += f"{ratio:>9.2f}x"
         print(line)
+    if len(impls) == 2:
+        print("(gmeta/TF: time ratio, lower is better; MB/s ratio for throughput, higher is "
+              "better)")
 
 
 if __name__ == "__main__":

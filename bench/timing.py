@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gc
+import shutil
 import statistics
+import tempfile
 import time
 
 
-def measure(fn, min_time=0.5, repeats=7):
+def measure(fn, min_time=0.5, repeats=7, warmup=5):
     """Median seconds per call of ``fn`` over ``repeats`` timed batches (after a warm-up)."""
-    for _ in range(5):
+    for _ in range(warmup):
         fn()
     n, t = 1, 0.0
     while True:  # size a batch to about min_time / repeats
@@ -21,6 +24,7 @@ def measure(fn, min_time=0.5, repeats=7):
         n *= 2
     samples = []
     for _ in range(repeats):
+        gc.collect()
         start = time.perf_counter()
         for _ in range(n):
             fn()
@@ -28,19 +32,26 @@ def measure(fn, min_time=0.5, repeats=7):
     return {"median_s": statistics.median(samples), "min_s": min(samples), "calls": n * repeats}
 
 
-def run_workloads(tf, names, session_kwargs=None, min_time=0.5):
+def run_workloads(tf, names, min_time=0.5):
     """Times each named workload with ``tf`` (gmeta or tensorflow.compat.v1)."""
     from bench.workloads import WORKLOADS
 
     results = []
     for name in names:
-        g = tf.Graph()
-        with g.as_default():
-            fetches, feed = WORKLOADS[name](tf)
-            init = tf.global_variables_initializer()
-            sess = tf.Session(graph=g, **(session_kwargs or {}))
-            sess.run(init)
-            r = measure(lambda: sess.run(fetches, feed), min_time=min_time)
-            sess.close()
-        results.append({"figure": name, **r})
+        w = WORKLOADS[name]
+        workdir = tempfile.mkdtemp(prefix=f"gmeta-bench-{name}-")
+        try:
+            g = tf.Graph()
+            with g.as_default():
+                step = w.setup(tf, workdir)
+                if w.heavy:
+                    r = measure(step, min_time=0.0, repeats=5, warmup=1)
+                else:
+                    r = measure(step, min_time=min_time)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        row = {"figure": name, **r}
+        if w.unit == "MB/s":
+            row["mb_per_s"] = w.megabytes / r["median_s"]
+        results.append(row)
     return results

@@ -1,39 +1,136 @@
 """Benchmark workloads, written once against the tf.compat.v1 API.
 
-Each workload is ``build(tf) -> (fetches, feed_dict)``; ``bench/__main__.py`` times
-``sess.run(fetches, feed_dict)`` with gmeta in-process and, with ``--compare-tf``, the very same
-functions with TensorFlow in its own venv (``bench/tf_side.py``), so both sides run the same graph.
+Each workload is ``setup(tf, workdir) -> step`` (a no-argument callable to time) plus its timing
+policy. ``bench/__main__.py`` times them with gmeta in-process and, with ``--compare-tf``, the very
+same functions with TensorFlow in its own venv (``bench/tf_side.py``), so both run the same graph.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from typing import Callable, NamedTuple
 
 import numpy as np
 
 
-def tiny_add(tf):
+class Workload(NamedTuple):
+    setup: Callable
+    unit: str = "s"  # what the figure means: "s" per call, or "MB/s" throughput
+    megabytes: float = 0.0
+    heavy: bool = False  # seconds per call: few repeats
+
+
+def _session(tf, fetches, feed):
+    sess = tf.Session()
+    sess.run(tf.global_variables_initializer())
+    return lambda: sess.run(fetches, feed)
+
+
+def tiny_add(tf, workdir):
     """Session.run(a + b) on two scalar constants: the per-call overhead."""
-    a = tf.constant(1.0)
-    b = tf.constant(2.0)
-    return a + b, None
+    return _session(tf, tf.constant(1.0) + tf.constant(2.0), None)
 
 
-def seed_mlp_forward(tf):
-    """The seed's MLP (28-128-32-10) forward on a fed batch of 100."""
-    images = tf.placeholder(tf.float32, [100, 28], name="images")
-    x = images
-    sizes = [28, 128, 32, 10]
+def _mlp(tf, sizes, batch):
+    x = tf.placeholder(tf.float32, [batch, sizes[0]], name="images")
+    h = x
     for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
         with tf.name_scope(f"layer{i}"):
             w = tf.Variable(tf.truncated_normal([n_in, n_out], stddev=1.0 / math.sqrt(n_in)),
                             name="weights")
             b = tf.Variable(tf.zeros([n_out]), name="biases")
-            x = tf.matmul(x, w) + b
+            h = tf.matmul(h, w) + b
             if i < len(sizes) - 2:
-                x = tf.nn.relu(x)
-    feed = np.random.default_rng(0).random((100, 28), dtype=np.float32)
-    return x, {images: feed}
+                h = tf.nn.relu(h)
+    feed = np.random.default_rng(0).random((batch, sizes[0]), dtype=np.float32)
+    return x, h, feed
 
 
-WORKLOADS = {"tiny_add": tiny_add, "seed_mlp_forward": seed_mlp_forward}
+def seed_mlp_forward(tf, workdir):
+    """The seed's MLP (28-128-32-10) forward on a fed batch of 100."""
+    x, logits, feed = _mlp(tf, [28, 128, 32, 10], 100)
+    return _session(tf, logits, {x: feed})
+
+
+def _deep_graph(tf, layers=2250, width=8):
+    """``layers`` x (Variable + MatMul + add + Relu): 8 nodes a layer, 18,001 in all."""
+    h = tf.placeholder(tf.float32, [None, width], name="x")
+    for i in range(layers):
+        with tf.name_scope(f"l{i}"):
+            w = tf.Variable(tf.zeros([width, width]), name="w")
+            h = tf.nn.relu(tf.matmul(h, w) + 1.0)
+    return h
+
+
+def import_18k(tf, workdir):
+    """import_meta_graph of an ~18,000-node MetaGraph (2250 Variable+MatMul+add+Relu layers)."""
+    path = os.path.join(workdir, "deep.meta")
+    g = tf.Graph()
+    with g.as_default():
+        _deep_graph(tf)
+        tf.train.export_meta_graph(path)
+        nodes = len(g.get_operations())
+    assert nodes > 17000, nodes
+
+    def step():
+        with tf.Graph().as_default():
+            tf.train.import_meta_graph(path)
+
+    return step
+
+
+def export_18k(tf, workdir):
+    """export_meta_graph (to a proto, with shapes) of the same ~18,000-node graph."""
+    g = tf.Graph()
+    with g.as_default():
+        _deep_graph(tf)
+    path = os.path.join(workdir, "export.meta")
+
+    def step():
+        with g.as_default():
+            tf.train.export_meta_graph(path)
+
+    return step
+
+
+_CKPT_VARS, _CKPT_MB = 16, 256
+
+
+def _ckpt_graph(tf):
+    n = _CKPT_MB * 2 ** 20 // 4 // _CKPT_VARS
+    rng = np.random.default_rng(0)
+    phs, vs = [], []
+    for i in range(_CKPT_VARS):
+        ph = tf.placeholder(tf.float32, [n], name=f"init{i}")
+        vs.append(tf.Variable(ph, name=f"v{i}"))
+        phs.append(ph)
+    sess = tf.Session()
+    sess.run(tf.global_variables_initializer(),
+             {ph: rng.random(n, dtype=np.float32) for ph in phs})
+    return sess, tf.train.Saver(vs, max_to_keep=None)
+
+
+def save_256mb(tf, workdir):
+    """Saver.save of 256 MB in 16 float32 variables (gmeta fsyncs data and index)."""
+    sess, saver = _ckpt_graph(tf)
+    prefix = os.path.join(workdir, "big")
+    return lambda: saver.save(sess, prefix, write_meta_graph=False, write_state=False)
+
+
+def restore_256mb(tf, workdir):
+    """Saver.restore of the same 256 MB checkpoint."""
+    sess, saver = _ckpt_graph(tf)
+    prefix = saver.save(sess, os.path.join(workdir, "big"), write_meta_graph=False,
+                        write_state=False)
+    return lambda: saver.restore(sess, prefix)
+
+
+WORKLOADS = {
+    "tiny_add": Workload(tiny_add),
+    "seed_mlp_forward": Workload(seed_mlp_forward),
+    "import_18k": Workload(import_18k, heavy=True),
+    "export_18k": Workload(export_18k, heavy=True),
+    "save_256mb": Workload(save_256mb, unit="MB/s", megabytes=_CKPT_MB, heavy=True),
+    "restore_256mb": Workload(restore_256mb, unit="MB/s", megabytes=_CKPT_MB, heavy=True),
+}

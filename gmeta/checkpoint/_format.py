@@ -10,6 +10,7 @@ from google.protobuf.message import DecodeError
 
 from gmeta import dtypes as _dtypes
 from gmeta.checkpoint import crc32c
+from gmeta.checkpoint.slices import describe_key
 from gmeta.checkpoint.table import encode_varint, read_table
 from gmeta.errors import DataLossError, InvalidArgumentError, NotFoundError
 from gmeta.proto import BundleHeaderProto
@@ -45,6 +46,9 @@ def _key_bytes(key) -> bytes:
 
 def _key_str(key: bytes) -> str:
     return key.decode("utf-8", "surrogateescape")
+
+
+_name = describe_key  # a key in messages: slice keys as "emb (slice 0,4:-)"
 
 
 def _tmp_suffix() -> str:

@@ -27,12 +27,13 @@ from gmeta import dtypes as _dtypes
 from gmeta.checkpoint import crc32c
 from gmeta.checkpoint._format import (_CHUNK, _LITTLE_HOST, _MAX_RANK, _STRING, _UNREADABLE,
                                       HEADER_KEY, MIN_PRODUCER, VERSION, _key_bytes, _key_str,
-                                      _lengths_crc, _load_index, _pread_bytes, _pread_into,
-                                      data_filename, index_filename)
+                                      _lengths_crc, _load_index, _name, _pread_bytes,
+                                      _pread_into, data_filename, index_filename)
 from gmeta.checkpoint.slices import TensorSlice, encode_tensor_name_slice, intersect, volume
 from gmeta.checkpoint.table import CorruptTable, decode_varint
 from gmeta.checkpoint.writer import BundleWriter, merge_bundles
-from gmeta.errors import DataLossError, InvalidArgumentError, NotFoundError, UnimplementedError
+from gmeta.errors import (DataLossError, InvalidArgumentError, NotFoundError,
+                          ResourceExhaustedError, UnimplementedError)
 from gmeta.proto import BundleEntryProto, BundleHeaderProto, types_pb2
 
 __all__ = ["BundleReader", "BundleWriter", "HEADER_KEY", "MIN_PRODUCER", "VERSION",
@@ -92,12 +93,12 @@ class BundleReader:
         kb = _key_bytes(key)
         raw = self._raw.get(kb)
         if raw is None or kb == HEADER_KEY:
-            raise NotFoundError(None, None, f"Key {_key_str(kb)} not found in checkpoint "
+            raise NotFoundError(None, None, f"Key {_name(kb)} not found in checkpoint "
                                 f"{self._prefix}")
         try:
             return BundleEntryProto.FromString(raw)
         except DecodeError as e:
-            raise DataLossError(None, None, f"Entry for key {_key_str(kb)} in "
+            raise DataLossError(None, None, f"Entry for key {_name(kb)} in "
                                 f"{index_filename(self._prefix)} not parseable ({e})") from None
 
     def _dtype(self, key: bytes, enum: int) -> _dtypes.DType:
@@ -105,14 +106,14 @@ class BundleReader:
             dt = _dtypes.as_dtype(enum)
         except TypeError:
             if enum in types_pb2.DataType.values():
-                raise UnimplementedError(None, None, f"Tensor {_key_str(key)} in checkpoint "
+                raise UnimplementedError(None, None, f"Tensor {_name(key)} in checkpoint "
                                          f"{self._prefix} has dtype "
                                          f"{types_pb2.DataType.Name(enum)}, which gmeta does "
                                          "not support") from None
-            raise DataLossError(None, None, f"Tensor {_key_str(key)} in checkpoint "
+            raise DataLossError(None, None, f"Tensor {_name(key)} in checkpoint "
                                 f"{self._prefix} has unknown dtype enum {enum}") from None
         if dt.is_ref_dtype or enum == types_pb2.DT_INVALID:
-            raise DataLossError(None, None, f"Tensor {_key_str(key)} in checkpoint "
+            raise DataLossError(None, None, f"Tensor {_name(key)} in checkpoint "
                                 f"{self._prefix} has invalid dtype enum {enum}")
         return dt
 
@@ -124,7 +125,7 @@ class BundleReader:
             n *= d
         if shape.unknown_rank or len(dims) > _MAX_RANK or any(d < 0 for d in dims) or \
                 n >= 1 << 63:
-            raise DataLossError(None, None, f"Invalid tensor shape: {_key_str(key)} "
+            raise DataLossError(None, None, f"Invalid tensor shape: {_name(key)} "
                                 f"{list(dims)}{' unknown_rank' if shape.unknown_rank else ''} "
                                 f"in checkpoint {self._prefix}")
         return dims
@@ -186,7 +187,7 @@ class BundleReader:
         shape, dt = self._shape(key, entry), self._dtype(key, entry.dtype)
         if entry.dtype == _STRING or not isinstance(out, np.ndarray) or out.shape != shape or \
                 out.dtype != dt.np or not out.flags.c_contiguous or not out.flags.writeable:
-            raise InvalidArgumentError(None, None, f"out= for tensor {_key_str(key)} must be a "
+            raise InvalidArgumentError(None, None, f"out= for tensor {_name(key)} must be a "
                                        f"writeable C-contiguous {dt.name} array of shape "
                                        f"{list(shape)}")
 
@@ -196,7 +197,7 @@ class BundleReader:
             if f is not None:
                 return f
             if not 0 <= shard < self._num_shards:
-                raise DataLossError(None, None, f"Tensor {_key_str(key)} in checkpoint "
+                raise DataLossError(None, None, f"Tensor {_name(key)} in checkpoint "
                                     f"{self._prefix} is in shard {shard}, but the header says "
                                     f"num_shards = {self._num_shards}")
             path = data_filename(self._prefix, shard, self._num_shards)
@@ -204,7 +205,7 @@ class BundleReader:
                 fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
             except FileNotFoundError:
                 raise NotFoundError(None, None, f"Data file {path} of checkpoint {self._prefix} "
-                                    f"not found (needed for tensor {_key_str(key)})") from None
+                                    f"not found (needed for tensor {_name(key)})") from None
             f = (fd, os.fstat(fd).st_size, path)
             self._files[shard] = f
             return f
@@ -216,7 +217,7 @@ class BundleReader:
         n = 1
         for d in shape:
             n *= d
-        name = _key_str(key)
+        name = _name(key)
         if entry.dtype in _UNREADABLE:
             raise UnimplementedError(None, None, f"Tensor {name} in checkpoint {self._prefix}: "
                                      f"reading {dt.name} tensors is not supported")
@@ -244,8 +245,8 @@ class BundleReader:
 
     def _plan(self, key: bytes, entry, out=None) -> "_Job":
         dt, shape, _, (fd, path) = self._located(key, entry)
-        arr = out if out is not None else np.empty(shape, dt.np)  # only after the size checks
-        return _Job(_key_str(key), arr, fd, path, entry)
+        arr = out if out is not None else _empty(shape, dt.np, key)  # after the size checks
+        return _Job(_name(key), arr, fd, path, entry)
 
     def _read_plain(self, key: bytes, entry, out=None) -> np.ndarray:
         if entry.dtype != _STRING:
@@ -254,17 +255,17 @@ class BundleReader:
             return job.finish(self._swap)
         _, shape, n, (fd, path) = self._located(key, entry)
         arr, crc = self._read_strings(key, fd, path, entry, shape, n)
-        _check_crc(_key_str(key), path, entry, crc)
+        _check_crc(_name(key), path, entry, crc)
         return arr
 
     def _read_strings(self, key, fd, path, entry, shape, n):
-        name = _key_str(key)
+        name = _name(key)
         size = entry.size
         if size == 0:
             if n:
                 raise DataLossError(None, None, f"String tensor {name} in {path} has {n} "
                                     "elements but 0 bytes")
-            return np.empty(shape, dtype=object), 0
+            return _empty(shape, object, key), 0
         data = _pread_bytes(fd, path, name, entry.offset, size)
         if n and n <= size and max(data[:n]) < 0x80:
             lengths = list(data[:n])
@@ -303,7 +304,7 @@ class BundleReader:
 
     def _read_slice(self, key: bytes, entry, want: TensorSlice | None, out) -> np.ndarray:
         """Assembles slice ``want`` (None: everything) of ``key`` from its stored slice(s)."""
-        name = _key_str(key)
+        name = _name(key)
         full_shape = self._shape(key, entry)
         dt = self._dtype(key, entry.dtype)
         rank = len(full_shape)
@@ -359,8 +360,8 @@ class BundleReader:
         want_shape = tuple(e - s for s, e in want_bounds)
         if len(parts) == 1 and parts[0][1] == want_bounds:
             return self._read_plain(parts[0][3], parts[0][4], out)
-        result = out if out is not None else np.empty(
-            want_shape, dtype=object if entry.dtype == _STRING else dt.np)
+        result = out if out is not None else _empty(
+            want_shape, object if entry.dtype == _STRING else dt.np, key)
         for _ts, b, inter, skey, sentry in parts:
             src = self._read_plain(skey, sentry)
             src_idx = tuple(slice(s - bs, e - bs) for (s, e), (bs, _) in zip(inter, b))
@@ -386,6 +387,17 @@ class BundleReader:
             self.close()
         except Exception:  # pragma: no cover - interpreter shutdown
             pass
+
+
+def _empty(shape, dtype, key: bytes) -> np.ndarray:
+    try:
+        return np.empty(shape, dtype)
+    except ValueError:  # e.g. [0, 2**31, 2**31]: empty, but numpy cannot represent the shape
+        raise DataLossError(None, None, f"Tensor {_name(key)} has shape {list(shape)}, which "
+                            "numpy cannot represent") from None
+    except MemoryError:
+        raise ResourceExhaustedError(None, None, f"Out of memory allocating tensor "
+                                     f"{_name(key)} {list(shape)}") from None
 
 
 def _dtype_name(enum: int) -> str:

@@ -177,6 +177,77 @@ def encode_tensor_name_slice(name: bytes, tslice: TensorSlice) -> bytes:
     return b"".join(out)
 
 
+def _read_signed_num(buf: bytes, pos: int) -> tuple[int, int]:
+    """OrderedCode::ReadSignedNumIncreasing; returns (value, new position)."""
+    flip = 0 if buf[pos] & 0x80 else 0xFF  # negative numbers have their size bits inverted
+    b0 = buf[pos] ^ flip
+    if b0 != 0xFF:
+        n = 8 - (b0 ^ 0xFF).bit_length()
+    else:
+        b1 = buf[pos + 1] ^ flip
+        n = 8 if b1 < 0x80 else 9 if b1 < 0xC0 else 10
+    raw = bytearray(buf[pos:pos + n])
+    if len(raw) != n:
+        raise ValueError("truncated number")
+    h0, h1 = _HEADER_BITS.get(n, (0x80, 0))
+    raw[0] ^= h0
+    if n > 1:
+        raw[1] ^= h1
+    return int.from_bytes(raw, "big", signed=True), pos + n
+
+
+def decode_tensor_name_slice(key: bytes) -> tuple[bytes, TensorSlice]:
+    """Inverse of :func:`encode_tensor_name_slice` (ValueError when ``key`` is not one)."""
+    if not key.startswith(b"\x00"):
+        raise ValueError("not a slice key")
+    pos = 1
+    name = bytearray()
+    while True:
+        i = pos
+        while i < len(key) and key[i] not in (0, 0xFF):
+            i += 1
+        if i + 1 >= len(key):
+            raise ValueError("unterminated name")
+        name += key[pos:i]
+        pair = key[i:i + 2]
+        pos = i + 2
+        if pair == b"\x00\x01":
+            break
+        if pair == b"\x00\xff":
+            name.append(0)
+        elif pair == b"\xff\x00":
+            name.append(0xFF)
+        else:
+            raise ValueError("bad escape")
+    if pos >= len(key) or key[pos] > 8:
+        raise ValueError("bad rank")
+    nlen = key[pos]
+    rank = int.from_bytes(key[pos + 1:pos + 1 + nlen], "big")
+    pos += 1 + nlen
+    if rank > 254:
+        raise ValueError("bad rank")
+    starts, lengths = [], []
+    for _ in range(rank):
+        s, pos = _read_signed_num(key, pos)
+        n, pos = _read_signed_num(key, pos)
+        starts.append(s)
+        lengths.append(n)
+    if pos != len(key):
+        raise ValueError("trailing bytes")
+    return bytes(name), TensorSlice(starts, lengths)
+
+
+def describe_key(key: bytes) -> str:
+    """A key for messages: ``name`` or, for a slice key, ``name (slice 0,4:-)``."""
+    if key.startswith(b"\x00"):
+        try:
+            name, ts = decode_tensor_name_slice(key)
+            return f"{name.decode('utf-8', 'backslashreplace')} (slice {ts})"
+        except (ValueError, IndexError):
+            return repr(key)
+    return key.decode("utf-8", "backslashreplace")
+
+
 def parse_shape_and_slice(spec: str):
     """Parses a SaveV2/RestoreV2 ``shape_and_slice`` string like ``"10 3 0,4:0,3"``.
 

@@ -10,7 +10,7 @@ from google.protobuf.message import DecodeError
 
 from gmeta.checkpoint import crc32c
 from gmeta.checkpoint._format import (_CHUNK, _STRING, _U32, HEADER_KEY, _encode_lengths,
-                                      _fsync_dir, _header_bytes, _key_bytes, _key_str,
+                                      _fsync_dir, _header_bytes, _key_bytes, _name,
                                       _lengths_crc, _load_index, _make_dir, _remove_quietly,
                                       _string_elements, _tmp_suffix, _to_array, _write_all,
                                       _write_file, data_filename, index_filename)
@@ -94,7 +94,7 @@ class BundleWriter:
         if key == HEADER_KEY:
             raise InvalidArgumentError(None, None, "the empty key is reserved for the header")
         if key in self._entries:
-            raise InvalidArgumentError(None, None, f"Adding duplicate key: {_key_str(key)}")
+            raise InvalidArgumentError(None, None, f"Adding duplicate key: {_name(key)}")
         entry = BundleEntryProto(dtype=enum, shard_id=self._shard_id, offset=self._size)
         entry.shape.SetInParent()
         for d in shape:
@@ -135,9 +135,9 @@ class BundleWriter:
         try:
             expected = tslice.shape(full_shape)
         except ValueError as e:
-            raise InvalidArgumentError(None, None, f"slice of {_key_str(key)}: {e}") from None
+            raise InvalidArgumentError(None, None, f"slice of {_name(key)}: {e}") from None
         if tuple(arr.shape) != expected:
-            raise InvalidArgumentError(None, None, f"slice {tslice} of {_key_str(key)} "
+            raise InvalidArgumentError(None, None, f"slice {tslice} of {_name(key)} "
                                        f"{full_shape} has shape {list(expected)}, but the value "
                                        f"has shape {list(arr.shape)}")
         if tslice.is_full_for(full_shape):
@@ -150,7 +150,7 @@ class BundleWriter:
             full.ClearField("offset")
         elif not full.slices or full.dtype != enum or \
                 [d.size for d in full.shape.dim] != full_shape:
-            raise InvalidArgumentError(None, None, f"slice {tslice} of {_key_str(key)} "
+            raise InvalidArgumentError(None, None, f"slice {tslice} of {_name(key)} "
                                        f"{full_shape} {arr.dtype} does not match the entry "
                                        "already added under that key")
         slice_key = encode_tensor_name_slice(key, tslice)
@@ -296,23 +296,23 @@ def merge_bundles(prefixes, output_prefix, *, allow_missing_files: bool = False,
             existing = entries.get(key)
             if existing is not None and not existing.slices:
                 raise InvalidArgumentError(None, None, f"Duplicate tensor keyed by "
-                                           f"{_key_str(key)} encountered, when merging prefix: "
+                                           f"{_name(key)} encountered, when merging prefix: "
                                            f"{prefix}")
             try:
                 entry = BundleEntryProto.FromString(raw[key])
             except DecodeError:
-                raise DataLossError(None, None, f"Entry for key {_key_str(key)} in "
+                raise DataLossError(None, None, f"Entry for key {_name(key)} in "
                                     f"{index_filename(prefix)} not parseable") from None
             if existing is not None:
                 if not entry.slices or entry.dtype != existing.dtype or \
                         entry.shape.SerializeToString() != existing.shape.SerializeToString():
                     raise InvalidArgumentError(None, None, f"Duplicate tensor keyed by "
-                                               f"{_key_str(key)} in {prefix} does not merge "
+                                               f"{_name(key)} in {prefix} does not merge "
                                                "with the partitioned tensor seen before")
                 existing.slices.extend(entry.slices)
                 continue
             if not 0 <= entry.shard_id < header.num_shards:
-                raise DataLossError(None, None, f"Tensor {_key_str(key)} in {prefix} is in shard "
+                raise DataLossError(None, None, f"Tensor {_name(key)} in {prefix} is in shard "
                                     f"{entry.shard_id} of {header.num_shards}")
             src = data_filename(prefix, entry.shard_id, header.num_shards)
             entry.shard_id = shard_ids.setdefault(src, len(shard_ids))

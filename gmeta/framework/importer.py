@@ -15,6 +15,7 @@ from gmeta import dtypes
 from gmeta.devices import spec as device_spec
 from gmeta.framework import op_def_library, op_def_registry
 from gmeta.framework import ops as ops_lib
+from gmeta.framework.tensor_shape import TensorShape
 
 
 def _parse_input(s: str):
@@ -36,6 +37,58 @@ def _mark_used(g, name: str) -> None:
         key = "/".join(parts[:i]).lower()
         if key not in used:
             used[key] = 1
+
+
+class _Signature:
+    """What import needs of an OpDef, precomputed once per op type."""
+
+    __slots__ = ("outputs", "inputs", "defaults")
+
+    def __init__(self, op_def):
+        self.defaults = tuple((a.name, a.default_value) for a in op_def.attr
+                              if a.HasField("default_value"))
+        self.outputs = []
+        for arg in op_def.output_arg:
+            fixed = dtypes.as_dtype(arg.type) if arg.type else None
+            self.outputs.append((arg.number_attr, arg.type_list_attr, arg.type_attr, fixed,
+                                 arg.is_ref))
+        self.inputs = tuple((arg.number_attr, arg.type_list_attr) for arg in op_def.input_arg)
+
+    def output_types(self, attrs) -> list:
+        out = []
+        for number_attr, list_attr, type_attr, fixed, is_ref in self.outputs:
+            if list_attr:
+                out.extend(dtypes.as_dtype(t) for t in attrs[list_attr].list.type)
+                continue
+            t = fixed if fixed is not None else dtypes.as_dtype(attrs[type_attr].type)
+            if is_ref:
+                t = t._as_ref
+            if number_attr:
+                out.extend([t] * attrs[number_attr].i)
+            else:
+                out.append(t)
+        return out
+
+    def input_count(self, attrs) -> int:
+        n = 0
+        for number_attr, list_attr in self.inputs:
+            if number_attr:
+                n += attrs[number_attr].i
+            elif list_attr:
+                n += len(attrs[list_attr].list.type)
+            else:
+                n += 1
+        return n
+
+
+_SIGNATURES: dict = {}
+
+
+def _signature(op_def) -> _Signature:
+    sig = _SIGNATURES.get(op_def.name)
+    if sig is None or sig.__class__ is not _Signature:
+        sig = _SIGNATURES[op_def.name] = _Signature(op_def)
+    return sig
 
 
 def _renamed_prefix(name: str, renames: dict, prefix: str) -> str:
@@ -123,60 +176,82 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
     used_keys = set()
 
     # -- pass 1: create operations ----------------------------------------------------------------
-    nodes = graph_def.node
+    from gmeta.proto import GraphDef
+
+    own = GraphDef()
+    own.CopyFrom(graph_def)  # operations keep references to its attr maps
+    nodes = own.node
+    node_inputs = [list(node.input) for node in nodes]
     max_index: dict = {}
-    for node in nodes:
-        for inp in node.input:
-            src, idx = _parse_input(inp)
-            if idx > max_index.get(src, -1):
-                max_index[src] = idx
+    for inputs in node_inputs:
+        for inp in inputs:
+            if inp[0] != "^":
+                src, idx = _parse_input(inp)
+                if idx > max_index.get(src, 0):
+                    max_index[src] = idx
     new_ops: dict = {}
     renames: dict = {}
     created = []
     taken: set = set()
     recorded_shapes: dict = {}
-    stack_devices = [e for e in g._device_stack]
+    stack_devices = bool(g._device_stack)
+    op_defs = op_def_registry._load()
     for node in nodes:
-        op_def = op_def_registry.get(node.op)
-        attrs = dict(node.attr.items())
-        if op_def is not None:
-            for a in op_def.attr:
-                if a.name not in attrs and a.HasField("default_value"):
-                    attrs[a.name] = a.default_value
-        out_types = _output_types(node, op_def, attrs, max_index.get(node.name, 0))
-        new_name = _unique(g, _renamed_prefix(node.name, renames, prefix), taken)
+        name, op_type = node.name, node.op
+        op_def = op_defs.get(op_type)
+        attrs = node.attr
+        sig = _signature(op_def) if op_def is not None else None
+        recorded = None
+        if "_output_shapes" in attrs:  # what TF inferred; TF's importer drops the attr too
+            recorded = [TensorShape._from_proto(p) for p in attrs["_output_shapes"].list.shape]
+            del attrs["_output_shapes"]
+        if sig is not None:
+            try:
+                out_types = sig.output_types(attrs)
+            except KeyError as e:
+                raise ValueError(f"Node '{name}' ({op_type}) lacks attr {e.args[0]!r}, which "
+                                 "its OpDef needs to know its output types") from None
+        else:
+            out_types = _output_types(node, None, attrs, max_index.get(name, 0))
+        new_name = _unique(g, _renamed_prefix(name, renames, prefix), taken)
         taken.add(new_name)
-        renames[node.name] = new_name
-        device = "" if clear_devices else node.device
-        if device_map is not None and not clear_devices:
+        renames[name] = new_name
+        if clear_devices:
+            device = ""
+        elif device_map is not None:
             device = device_map(node) or ""
-        recorded = attrs.pop("_output_shapes", None)  # TF's importer drops it too
-        op = ops_lib.Operation(g, new_name, node.op, [], out_types, attrs, op_def, device)
+        else:
+            device = node.device
+        op = ops_lib.Operation(g, new_name, op_type, (), out_types, attrs, op_def, device)
+        if sig is not None:
+            for attr_name, default in sig.defaults:
+                if attr_name not in attrs:  # TF's importer adds missing default attrs
+                    op._set_attr(attr_name, default)
         if recorded is not None:
             recorded_shapes[op] = recorded
         if node.HasField("experimental_type"):
             op._full_type = node.experimental_type
         if stack_devices and not clear_devices:
             g._apply_device_functions(op)
-        new_ops[node.name] = op
+        new_ops[name] = op
         created.append((node, op))
 
     # -- pass 2: link inputs ------------------------------------------------------------------------
     controls: dict = {}
-    for node, op in created:
+    for (node, op), node_input in zip(created, node_inputs):
         inputs, ctrl = [], []
-        for inp in node.input:
+        for inp in node_input:
             src, idx = _parse_input(inp)
-            key = f"^{src}" if idx < 0 else f"{src}:{idx}"
-            if key in norm_map:
-                used_keys.add(key)
-                mapped = norm_map[key]
-                if idx < 0:
-                    mapped = ops_lib._as_operation(mapped)
-                    ctrl.append(mapped)
-                else:
-                    inputs.append(ops_lib.convert_to_tensor(mapped))
-                continue
+            if norm_map:
+                key = f"^{src}" if idx < 0 else f"{src}:{idx}"
+                if key in norm_map:
+                    used_keys.add(key)
+                    mapped = norm_map[key]
+                    if idx < 0:
+                        ctrl.append(ops_lib._as_operation(mapped))
+                    else:
+                        inputs.append(ops_lib.convert_to_tensor(mapped))
+                    continue
             src_op = new_ops.get(src)
             if src_op is None:
                 raise ValueError(f"Node '{node.name}' ({node.op}) has input '{inp}', but no node "
@@ -190,7 +265,7 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
                                      f"({src_op.type}) has only {len(src_op._outputs)} outputs")
                 inputs.append(src_op._outputs[idx])
         if op._op_def is not None:
-            want = op_def_library.input_count_for(op._op_def, op._attrs)
+            want = _signature(op._op_def).input_count(op._attrs)
             if want != len(inputs):
                 raise ValueError(f"Node '{node.name}' ({node.op}) has {len(inputs)} data inputs "
                                  f"but its OpDef takes {want}")
@@ -230,7 +305,7 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
 
                 av = AttrValue()
                 av.list.s.extend(renamed)
-                op._attrs["_class"] = av
+                op._set_attr("_class", av)
             if not clear_devices:
                 op._device = target_device or op._device
     for node, op in created:
@@ -262,7 +337,6 @@ def _infer_shapes(created, recorded_shapes) -> None:
     wrote the file), else shape inference run in dependency order (back edges of loops see what
     is known so far)."""
     from gmeta.framework import shape_inference
-    from gmeta.framework.tensor_shape import TensorShape
 
     done = set()
     pending = {op: [t._op for t in op._inputs] for _, op in created}
@@ -292,9 +366,9 @@ def _infer_shapes(created, recorded_shapes) -> None:
             visit(op)
     for op in order:
         recorded = recorded_shapes.get(op)
-        if recorded is not None and len(recorded.list.shape) == len(op._outputs):
-            for t, shape in zip(op._outputs, recorded.list.shape):
-                t._shape = TensorShape(shape)
+        if recorded is not None and len(recorded) == len(op._outputs):
+            for t, shape in zip(op._outputs, recorded):
+                t._shape = shape
             continue
         try:
             shape_inference.infer(op)

@@ -119,15 +119,6 @@ class Tensor:
         raise TypeError(f"len is not well defined for a symbolic Tensor ({self.name}). Please "
                         "call `x.shape` rather than `len(x)` for shape information.")
 
-    def __hash__(self):
-        return id(self)
-
-    def __eq__(self, other):
-        return self is other
-
-    def __ne__(self, other):
-        return self is not other
-
     def __array__(self, dtype=None, copy=None):
         raise NotImplementedError(f"Cannot convert a symbolic tf.Tensor ({self.name}) to a numpy "
                                   "array; run it in a Session to get its value.")
@@ -200,8 +191,12 @@ class Operation:
         nd = NodeDef(name=self._name, op=self._type, device=self._device)
         nd.input.extend(t._as_node_def_input() for t in self._inputs)
         nd.input.extend("^" + op._name for op in self._control_inputs)
-        for key, av in self._attrs.items():
-            nd.attr[key].CopyFrom(av)
+        attrs = self._attrs
+        if attrs.__class__ is dict:
+            for key, av in attrs.items():
+                nd.attr[key].CopyFrom(av)
+        else:
+            nd.attr.MergeFrom(attrs)
         if self._full_type is not None:
             nd.experimental_type.CopyFrom(self._full_type)
         return nd
@@ -232,11 +227,20 @@ class Operation:
             return default
         return attr_lib.decode_attr_value(av, tf_style=False)
 
+    def _own_attrs(self) -> dict:
+        """The attrs as a dict this op owns (an imported node's attr map is copied on first
+        write)."""
+        attrs = self._attrs
+        if attrs.__class__ is not dict:
+            attrs = self._attrs = dict(attrs.items())
+        return attrs
+
     def _set_attr(self, name: str, av) -> None:
-        self._attrs[name] = av
+        self._own_attrs()[name] = av
 
     def _clear_attr(self, name: str) -> None:
-        self._attrs.pop(name, None)
+        if name in self._attrs:
+            del self._own_attrs()[name]
 
     def colocation_groups(self) -> list:
         av = self._attrs.get("_class")
@@ -268,12 +272,6 @@ class Operation:
 
     def __str__(self):
         return str(self.node_def)
-
-    def __hash__(self):
-        return id(self)
-
-    def __eq__(self, other):
-        return self is other
 
 
 # -- the default-graph stack ---------------------------------------------------------------------
@@ -567,7 +565,7 @@ class Graph:
                 ops.append(op)
                 current.add(op)
                 # TF marks every op used through this API (an attr it exports).
-                op._attrs["_has_manual_control_dependencies"] = _TRUE_ATTR()
+                op._set_attr("_has_manual_control_dependencies", _TRUE_ATTR())
         self._control_stack.append(_ControlDependencies(ops))
         try:
             yield
@@ -575,11 +573,14 @@ class Graph:
             self._control_stack.pop()
 
     def _control_inputs_for(self, input_ops) -> list:
-        out = []
+        out, seen = [], set()
         for ctl in self._control_stack:
             if any(op in ctl.seen for op in input_ops):
                 continue  # dominated: an input already runs after this block's dependencies
-            out.extend(op for op in ctl.control_inputs if op not in input_ops and op not in out)
+            for op in ctl.control_inputs:
+                if op not in input_ops and op not in seen:
+                    seen.add(op)
+                    out.append(op)
         return out
 
     # -- op creation ----------------------------------------------------------------------------
@@ -603,7 +604,7 @@ class Graph:
         if device:
             op._device = device_spec.canonical_name(device)
         for key, av in self._attr_scope_map.items():
-            op._attrs[key] = av
+            op._set_attr(key, av)
         if compute_device:
             self._apply_device_functions(op)
         if self._colocation_stack:
@@ -618,11 +619,11 @@ class Graph:
 
             av = AttrValue()
             av.list.s.extend(sorted(set(groups)))
-            op._attrs["_class"] = av
+            op._set_attr("_class", av)
         if self._container and op_def is not None and op_def.is_stateful:
             container_attr = op._attrs.get("container")
             if container_attr is not None and not container_attr.s:
-                op._attrs["container"] = attr_lib.make_attr_value("string", self._container)
+                op._set_attr("container", attr_lib.make_attr_value("string", self._container))
         for ctl in self._control_stack:
             ctl.seen.add(op)
         self._add_op(op, control)

@@ -72,6 +72,16 @@ class TensorShape:
         else:
             self._dims = tuple(_dim(d) for d in dims)
 
+    @classmethod
+    def _from_proto(cls, proto) -> "TensorShape":
+        """Fast path for a ``TensorShapeProto`` (imports read thousands of them)."""
+        out = cls.__new__(cls)
+        if proto.unknown_rank:
+            out._dims = None
+        else:
+            out._dims = tuple(None if d.size < 0 else d.size for d in proto.dim)
+        return out
+
     # -- queries --------------------------------------------------------------------------------
     @property
     def dims(self):
