@@ -424,7 +424,7 @@ def _read_section(fd: int, path: str, name: str, offset: int, mv: memoryview) ->
         if got <= 0:
             raise DataLossError(None, None, f"Data file {path} ended early while reading tensor "
                                 f"{name} (wanted {total} bytes at offset {offset})")
-        crc = crc32c.extend(crc, bytes(piece[:got]))  # the copy stays in cache
+        crc = crc32c.extend(crc, piece[:got])  # right after the read, while in cache
         pos += got
     return crc
 
@@ -440,7 +440,7 @@ class _Job:
         size = mv.nbytes
         step = size or 1
         if _WORKERS > 1 and size >= _PARALLEL_MIN:
-            step = max(_SECTION_MIN, -(-size // _WORKERS))
+            step = max(_SECTION_MIN, -(-size // (_SECTIONS_PER_WORKER * _WORKERS)))
             step = -(-step // _CHUNK) * _CHUNK
         self.sections = [(entry.offset + i, mv[i:i + step]) for i in range(0, size, step)]
         self.crcs = [0] * len(self.sections)
@@ -457,6 +457,7 @@ class _Job:
 
 _PARALLEL_MIN = 16 << 20  # a tensor this big is read in sections by several threads
 _SECTION_MIN = 4 << 20
+_SECTIONS_PER_WORKER = 4
 _WORKERS = min(8, os.cpu_count() or 1)
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()

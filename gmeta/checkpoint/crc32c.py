@@ -1,14 +1,14 @@
 """CRC32C (Castagnoli) and the masking TensorFlow and LevelDB store on disk.
 
 ``value``/``extend`` take any C-contiguous buffer (bytes, bytearray, memoryview, numpy array).
-The ``google-crc32c`` C extension only accepts ``bytes``, so other buffers are checksummed through
-``CHUNK``-sized ``bytes`` copies: a chunk stays in cache, costs about as much as the CRC itself,
-and is at least the 1 MiB above which the extension releases the GIL. Callers that also write the
-bytes should checksum and write the *same* copy (see :func:`iter_chunks`), as TF's
-``FileOutputBuffer`` does, so a concurrently mutated array can never give a file whose CRC is
-wrong.
+The ``google-crc32c`` C extension only accepts ``bytes``; for other buffers ``extend`` calls the
+``crc32c_extend`` function of the library that extension links, through ctypes, directly on the
+buffer's memory (no copy, GIL released). Where that symbol cannot be found (e.g. Windows), buffers
+are checksummed through ``CHUNK``-sized ``bytes`` copies, which stay in cache.
 
-Without the extension a small table-driven pure-Python CRC is used (slow: only for tiny files).
+Writers checksum and write the *same* ``bytes`` copy (see :func:`iter_chunks`), as TF's
+``FileOutputBuffer`` does, so an array mutated during a save can never give a file whose CRC is
+wrong. Without the extension a small table-driven pure-Python CRC is used (slow: tiny files only).
 """
 
 from __future__ import annotations
@@ -48,6 +48,29 @@ CHUNK = 1 << 20
 _MASK_DELTA = 0xA282EAD8
 
 
+def _load_raw_extend():
+    """``crc32c_extend(crc, address, size)`` of the library google_crc32c links, or None."""
+    if not HAVE_FAST_CRC:
+        return None
+    try:
+        import ctypes
+
+        from google_crc32c import _crc32c
+
+        fn = ctypes.CDLL(_crc32c.__file__).crc32c_extend  # dlsym also searches its dependencies
+        fn.restype = ctypes.c_uint32
+        fn.argtypes = [ctypes.c_uint32, ctypes.c_void_p, ctypes.c_size_t]
+        probe = np.frombuffer(b"123456789", np.uint8)
+        if fn(0, probe.ctypes.data, 9) != 0xE3069283:
+            return None
+        return fn
+    except Exception:  # pragma: no cover - depends on how google-crc32c was built
+        return None
+
+
+_RAW = _load_raw_extend()
+
+
 def byte_view(buf) -> memoryview:
     """A flat unsigned-byte memoryview of a C-contiguous buffer or numpy array (no copy)."""
     if isinstance(buf, np.ndarray):
@@ -72,6 +95,9 @@ def extend(crc: int, buf) -> int:
     """CRC32C of ``buf`` continuing from ``crc`` (the CRC of the bytes before it)."""
     if isinstance(buf, bytes):
         return _extend_bytes(crc, buf)
+    if _RAW is not None:
+        flat = np.frombuffer(byte_view(buf), np.uint8)  # no copy; keeps the buffer alive
+        return _RAW(crc, flat.ctypes.data, flat.size) if flat.size else crc
     for piece in iter_chunks(buf):
         crc = _extend_bytes(crc, piece)
     return crc

@@ -70,17 +70,20 @@ class Tensor:
 
     @property
     def shape(self) -> TensorShape:
-        return self._shape
+        s = self._shape
+        if s is None:  # an imported node's recorded shape, decoded on first use
+            s = self._op._decode_recorded_shapes()[self._value_index]
+        return s
 
     def get_shape(self) -> TensorShape:
-        return self._shape
+        return self.shape
 
     def set_shape(self, shape) -> None:
         """Refines the static shape; raises ValueError when ``shape`` is incompatible."""
         try:
-            self._shape = self._shape.merge_with(as_shape(shape))
+            self._shape = self.shape.merge_with(as_shape(shape))
         except ValueError:
-            raise ValueError(f"Tensor {self.name} has shape {self._shape}, which is not "
+            raise ValueError(f"Tensor {self.name} has shape {self.shape}, which is not "
                              f"compatible with the shape {as_shape(shape)} being set") from None
 
     def consumers(self) -> list["Operation"]:
@@ -97,10 +100,10 @@ class Tensor:
         return f"{self._op._name}:{self._value_index}"
 
     def __repr__(self):
-        return f"<tf.Tensor '{self.name}' shape={self._shape} dtype={self._dtype.name}>"
+        return f"<tf.Tensor '{self.name}' shape={self.shape} dtype={self._dtype.name}>"
 
     def __str__(self):
-        shape = f", shape={self._shape}" if self._shape.ndims is not None else ""
+        shape = f", shape={self.shape}" if self.shape.ndims is not None else ""
         device = f", device={self.device}" if self.device else ""
         return f'Tensor("{self.name}"{shape}, dtype={self._dtype.name}{device})'
 
@@ -191,12 +194,7 @@ class Operation:
         nd = NodeDef(name=self._name, op=self._type, device=self._device)
         nd.input.extend(t._as_node_def_input() for t in self._inputs)
         nd.input.extend("^" + op._name for op in self._control_inputs)
-        attrs = self._attrs
-        if attrs.__class__ is dict:
-            for key, av in attrs.items():
-                nd.attr[key].CopyFrom(av)
-        else:
-            nd.attr.MergeFrom(attrs)
+        self._fill_attrs(nd, add_shapes=False)
         if self._full_type is not None:
             nd.experimental_type.CopyFrom(self._full_type)
         return nd
@@ -226,6 +224,49 @@ class Operation:
         if av is None:
             return default
         return attr_lib.decode_attr_value(av, tf_style=False)
+
+    def _fill_attrs(self, nd, add_shapes: bool) -> None:
+        """Writes this op's attrs into NodeDef ``nd`` (``_output_shapes`` only with
+        ``add_shapes``, from the static shapes, as TF's ``as_graph_def(add_shapes=True)``)."""
+        attrs = self._attrs
+        if attrs.__class__ is dict:
+            for key, av in attrs.items():
+                nd.attr[key].CopyFrom(av)
+        else:
+            nd.attr.MergeFrom(attrs)
+        recorded = "_output_shapes" in nd.attr
+        if recorded and not (add_shapes and all(t._shape is None for t in self._outputs)):
+            del nd.attr["_output_shapes"]  # stale or unwanted: rebuilt below if asked for
+            recorded = False
+        if add_shapes and self._outputs and not recorded:
+            shapes = nd.attr["_output_shapes"].list.shape
+            for t in self._outputs:
+                dims = t.shape._dims
+                p = shapes.add()
+                if dims is None:
+                    p.unknown_rank = True
+                else:
+                    for d in dims:
+                        p.dim.add(size=-1 if d is None else d)
+
+    def _decode_recorded_shapes(self) -> list:
+        """Static shapes from an imported node's ``_output_shapes`` (TF's inference when it
+        wrote the file); shape inference where the record is missing or does not fit."""
+        av = self._attrs.get("_output_shapes")
+        shapes = None
+        if av is not None and len(av.list.shape) == len(self._outputs):
+            shapes = [TensorShape._from_proto(p) for p in av.list.shape]
+        for i, t in enumerate(self._outputs):
+            if t._shape is None:
+                t._shape = shapes[i] if shapes is not None else TensorShape(None)
+        if shapes is None:
+            from gmeta.framework import shape_inference
+
+            try:
+                shape_inference.infer(self)
+            except ValueError:
+                pass
+        return [t._shape for t in self._outputs]
 
     def _own_attrs(self) -> dict:
         """The attrs as a dict this op owns (an imported node's attr map is copied on first
@@ -813,15 +854,20 @@ class Graph:
         gd = GraphDef()
         gd.versions.producer = GRAPH_DEF_VERSION
         gd.versions.min_consumer = GRAPH_DEF_VERSION_MIN_CONSUMER
+        nodes = gd.node
         for op in self._nodes:
-            nd = gd.node.add()
-            nd.CopyFrom(op.node_def)
-            if len(op._control_inputs) > 1:
-                n_data = len(op._inputs)
-                nd.input[n_data:] = sorted(nd.input[n_data:])
-            if add_shapes and op._outputs:
-                shapes = [t._shape.as_proto() for t in op._outputs]
-                nd.attr["_output_shapes"].list.shape.extend(shapes)
+            nd = nodes.add()
+            nd.name = op._name
+            nd.op = op._type
+            if op._device:
+                nd.device = op._device
+            inputs = [t._as_node_def_input() for t in op._inputs]
+            if op._control_inputs:
+                inputs.extend(sorted("^" + c._name for c in op._control_inputs))
+            nd.input.extend(inputs)
+            op._fill_attrs(nd, add_shapes)
+            if op._full_type is not None:
+                nd.experimental_type.CopyFrom(op._full_type)
         return gd
 
     @contextlib.contextmanager
