@@ -18,10 +18,7 @@ NAMES = sorted(d for d in os.listdir(DATA) if os.path.isdir(os.path.join(DATA, d
 
 # Fixtures whose forward pass needs kernels of a later issue, with the reason. A name here that
 # starts passing fails the test, so the list cannot go stale.
-FORWARD_KNOWN_FAILURES: dict[str, str] = {
-    "cnn": "Conv2D, MaxPool, AvgPool and FusedBatchNormV3 kernels come with the real-models "
-           "issue (7)",
-}
+FORWARD_KNOWN_FAILURES: dict[str, str] = {}
 
 
 def _spec(name):

@@ -1,11 +1,17 @@
 """V2 checkpoints (TensorFlow's tensor bundles) without TensorFlow.
 
 - :mod:`~gmeta.checkpoint.table`: the LevelDB-format SSTable of the ``.index`` file.
-- :mod:`~gmeta.checkpoint.bundle`: :class:`BundleWriter`, :class:`BundleReader`,
-  :func:`merge_bundles` and the file naming helpers.
+- :mod:`~gmeta.checkpoint.writer`: :class:`BundleWriter` (``add``, ``add_slice``, ``finish``:
+  temporaries, fsync, rename) and :func:`merge_bundles` (sharded saves).
+- :mod:`~gmeta.checkpoint.bundle`: :class:`BundleReader` (``keys``, ``entry``,
+  ``shape_and_dtype``, ``read``, ``read_many``, ``read_slice``) and the file-name helpers.
 - :mod:`~gmeta.checkpoint.slices`: partitioned-variable slices and their bundle keys.
 - :mod:`~gmeta.checkpoint.reader`: TF's Python reading API (``NewCheckpointReader``,
-  ``list_variables``, ``load_variable``, ``checkpoint_exists``).
+  ``list_variables``, ``load_variable``, ``load_checkpoint``, ``checkpoint_exists``).
+- :mod:`~gmeta.checkpoint.crc32c`: CRC32C and TF's masking.
+
+What gmeta writes is byte-identical to what TF 2.21 writes for the same tensors added in the
+same order (``tests/checkpoint/test_ckpt_tf_fixtures.py``).
 """
 
 from gmeta.checkpoint.bundle import (BundleReader, BundleWriter, data_filename, index_filename,

@@ -12,6 +12,10 @@ back; a string tensor is ``varint64 lengths | fixed32 masked crc of the lengths 
 - :func:`merge_bundles` is TF's ``MergeBundles`` (``MergeV2Checkpoints``) for sharded saves.
 - :class:`BundleReader` reads entries, validating sizes against the data files before
   allocating, and CRCs after reading; it assembles partitioned tensors from their slices.
+  Large reads are split into sections read (``preadv`` into the destination array) and
+  checksummed by a thread pool; the section CRCs are combined.
+
+The writer lives in :mod:`gmeta.checkpoint.writer` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ class BundleReader:
         self._swap = big == _LITTLE_HOST  # the file's byte order is not the host's
         self._order = ">" if big else "<"
         self._files: dict[int, tuple[int, int, str]] = {}
+        self._str_keys: list[str] | None = None
 
     # -- metadata --------------------------------------------------------------------------------
     @property
@@ -77,7 +82,9 @@ class BundleReader:
 
     def keys(self) -> list[str]:
         """Every entry key in sorted order (slice keys of partitioned tensors included)."""
-        return [_key_str(k) for k in self._keys]
+        if self._str_keys is None:
+            self._str_keys = [_key_str(k) for k in self._keys]
+        return list(self._str_keys)
 
     def raw_keys(self) -> list[bytes]:
         return list(self._keys)
@@ -105,14 +112,14 @@ class BundleReader:
         try:
             dt = _dtypes.as_dtype(enum)
         except TypeError:
-            if enum in types_pb2.DataType.values():
+            if enum in types_pb2.DataType.values() and enum != types_pb2.DT_INVALID:
                 raise UnimplementedError(None, None, f"Tensor {_name(key)} in checkpoint "
                                          f"{self._prefix} has dtype "
                                          f"{types_pb2.DataType.Name(enum)}, which gmeta does "
                                          "not support") from None
             raise DataLossError(None, None, f"Tensor {_name(key)} in checkpoint "
                                 f"{self._prefix} has unknown dtype enum {enum}") from None
-        if dt.is_ref_dtype or enum == types_pb2.DT_INVALID:
+        if dt.is_ref_dtype:
             raise DataLossError(None, None, f"Tensor {_name(key)} in checkpoint "
                                 f"{self._prefix} has invalid dtype enum {enum}")
         return dt

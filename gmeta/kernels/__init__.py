@@ -121,4 +121,4 @@ class KernelContext:
 
 
 # Family modules register their kernels on import.
-from gmeta.kernels import array, core, io, math, nn, random, state, summary  # noqa: E402,F401
+from gmeta.kernels import array, conv, core, io, math, nn, random, state, summary  # noqa: E402,F401

@@ -696,8 +696,8 @@ def _bcast(v, ndim, axis):
 def _fused_batch_norm(ctx):
     xp = ctx.xp
     channels_first, eps, training, factor = _bn_attrs(ctx)
-    dtype = ctx.output_np_dtype(0)
-    udt = ctx.output_np_dtype(1)
+    dtype = np.dtype(ctx.output_np_dtype(0))
+    udt = np.dtype(ctx.output_np_dtype(1))
     v3 = ctx.type == "FusedBatchNormV3"
 
     def run(x, scale, offset, mean, variance):
@@ -722,8 +722,7 @@ def _fused_batch_norm(ctx):
                 bm = xp.mean(xf, axis=axes)
                 centered = xf - _bcast(bm, x.ndim, axis)
                 bv = xp.mean(centered * centered, axis=axes)
-            factor_inv = xp.sqrt(bv + udt.type(eps)) if n else bv
-            sf = sc / factor_inv if n else sc
+            sf = sc / xp.sqrt(bv + udt.type(eps))
             y = (xf - _bcast(bm, x.ndim, axis)) * _bcast(sf, x.ndim, axis) + _bcast(
                 off, x.ndim, axis)
             unbiased = bv * udt.type(n / max(n - 1, 1))
@@ -752,8 +751,8 @@ def _fused_batch_norm(ctx):
 def _fused_batch_norm_grad(ctx):
     xp = ctx.xp
     channels_first, eps, training, _ = _bn_attrs(ctx)
-    dtype = ctx.output_np_dtype(0)
-    udt = ctx.output_np_dtype(1)
+    dtype = np.dtype(ctx.output_np_dtype(0))
+    udt = np.dtype(ctx.output_np_dtype(1))
 
     def run(dy, x, scale, rs1, rs2, *unused):
         axis, axes = _bn_axes(ctx, x, channels_first)

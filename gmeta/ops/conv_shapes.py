@@ -56,14 +56,14 @@ def _padding(op, nchw):
     return padding, ((0, 0), (0, 0))
 
 
-def _window_attr(op, name, fmt, label=None):
+def _window_attr(op, name, fmt):
     v = _attr_ints(op, name, [1, 1, 1, 1] if name == "dilations" else [])
     if len(v) != 4:
         if name == "strides":
-            raise ValueError(f"{label or op.type} on data format {fmt} requires the stride "
-                             f"attribute to contain 4 values, but got: {len(v)}")
-        raise ValueError(f"{label or op.type} requires the {name[:-1] if name != 'ksize' else name}"
-                         f" attribute to contain 4 values, but got: {len(v)}")
+            raise ValueError(f"{op.type} on data format {fmt} requires the stride attribute to "
+                             f"contain 4 values, but got: {len(v)}")
+        raise ValueError(f"{op.type} requires the dilation attribute to contain 4 values, but "
+                         f"got: {len(v)}")
     return _nhwc(v, fmt == "NCHW")
 
 
