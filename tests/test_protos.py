@@ -71,12 +71,16 @@ WIRE_PINS = {
         "0a 01 61  12 05 436f6e7374  22 06 2f6370753a30",
     ),
     "NodeDef input/attr": (
-        lambda: P.NodeDef(name="a", input=["x", "^y"], attr={"T": P.AttrValue(type=types_pb2.DT_FLOAT)}),
+        lambda: P.NodeDef(
+            name="a", input=["x", "^y"], attr={"T": P.AttrValue(type=types_pb2.DT_FLOAT)}
+        ),
         # input = 3; attr = 5 is map<string, AttrValue>: entry {key = 1, value = 2}; AttrValue.type = 6
         "0a 01 61  1a 01 78  1a 02 5e79  2a 07 0a0154 1202 3001",
     ),
     "NodeDef experimental_debug_info": (
-        lambda: P.NodeDef(experimental_debug_info=P.NodeDef.ExperimentalDebugInfo(original_node_names=["o"])),
+        lambda: P.NodeDef(
+            experimental_debug_info=P.NodeDef.ExperimentalDebugInfo(original_node_names=["o"])
+        ),
         "32 03 0a 01 6f",
     ),
     "AttrValue.s": (lambda: P.AttrValue(s=b"VALID"), "12 05 56414c4944"),
@@ -93,7 +97,9 @@ WIRE_PINS = {
         "3a 02 18 01",
     ),
     "AttrValue.tensor": (
-        lambda: P.AttrValue(tensor=P.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape={}, float_val=[1.0])),
+        lambda: P.AttrValue(
+            tensor=P.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape={}, float_val=[1.0])
+        ),
         "42 0a  08 01  12 00  2a 04 0000803f",
     ),
     "AttrValue.list": (
@@ -121,7 +127,9 @@ WIRE_PINS = {
     ),
     "AttrValue.placeholder": (lambda: P.AttrValue(placeholder="T"), "4a 01 54"),
     "TensorProto half_val/string_val/tensor_content": (
-        lambda: P.TensorProto(dtype=types_pb2.DT_HALF, half_val=[0x3C00], string_val=[b"a"], tensor_content=b"\x01"),
+        lambda: P.TensorProto(
+            dtype=types_pb2.DT_HALF, half_val=[0x3C00], string_val=[b"a"], tensor_content=b"\x01"
+        ),
         "08 13  22 01 01  42 01 61  6a 02 8078",
     ),
     "TensorProto int64/bool/resource/variant/uint/float8": (
@@ -161,21 +169,39 @@ WIRE_PINS = {
         ),
         "12 09 0a 07 0a05436f6e7374  22 05 7365727665  2a 01 32  32 01 67  38 01",
     ),
-    "CollectionDef.node_list": (lambda: P.CollectionDef(node_list={"value": ["a"]}), "0a 03 0a 01 61"),
-    "CollectionDef.bytes_list": (lambda: P.CollectionDef(bytes_list={"value": [b"\x00"]}), "12 03 0a 01 00"),
-    "CollectionDef.int64_list": (lambda: P.CollectionDef(int64_list={"value": [1, 300]}), "1a 05 0a 03 01ac02"),
-    "CollectionDef.float_list": (lambda: P.CollectionDef(float_list={"value": [1.0]}), "22 06 0a 04 0000803f"),
+    "CollectionDef.node_list": (
+        lambda: P.CollectionDef(node_list={"value": ["a"]}),
+        "0a 03 0a 01 61",
+    ),
+    "CollectionDef.bytes_list": (
+        lambda: P.CollectionDef(bytes_list={"value": [b"\x00"]}),
+        "12 03 0a 01 00",
+    ),
+    "CollectionDef.int64_list": (
+        lambda: P.CollectionDef(int64_list={"value": [1, 300]}),
+        "1a 05 0a 03 01ac02",
+    ),
+    "CollectionDef.float_list": (
+        lambda: P.CollectionDef(float_list={"value": [1.0]}),
+        "22 06 0a 04 0000803f",
+    ),
     "CollectionDef.any_list": (
         lambda: P.CollectionDef(any_list={"value": [P.Any(type_url="t", value=b"v")]}),
         "2a 08 0a 06 0a0174 120176",
     ),
     "TensorInfo name/dtype/shape": (
-        lambda: P.TensorInfo(name="x:0", dtype=types_pb2.DT_FLOAT, tensor_shape={"unknown_rank": True}),
+        lambda: P.TensorInfo(
+            name="x:0", dtype=types_pb2.DT_FLOAT, tensor_shape={"unknown_rank": True}
+        ),
         "0a 03 783a30  10 01  1a 02 1801",
     ),
     "TensorInfo coo_sparse/composite_tensor": (
         lambda: P.TensorInfo(
-            coo_sparse={"values_tensor_name": "v", "indices_tensor_name": "i", "dense_shape_tensor_name": "d"}
+            coo_sparse={
+                "values_tensor_name": "v",
+                "indices_tensor_name": "i",
+                "dense_shape_tensor_name": "d",
+            }
         ),
         "22 09 0a0176 120169 1a0164",
     ),
@@ -184,7 +210,9 @@ WIRE_PINS = {
         "2a 05 12 03 0a0163",
     ),
     "SignatureDef": (
-        lambda: P.SignatureDef(inputs={"x": {"name": "a"}}, outputs={"y": {"name": "b"}}, method_name="m"),
+        lambda: P.SignatureDef(
+            inputs={"x": {"name": "a"}}, outputs={"y": {"name": "b"}}, method_name="m"
+        ),
         "0a 08 0a0178 1203 0a0161  12 08 0a0179 1203 0a0162  1a 01 6d",
     ),
     "SaverDef all fields": (
@@ -204,7 +232,12 @@ WIRE_PINS = {
             variable_name="v",
             initializer_name="i",
             snapshot_name="s",
-            save_slice_info_def={"full_name": "f", "full_shape": [4], "var_offset": [1], "var_shape": [2]},
+            save_slice_info_def={
+                "full_name": "f",
+                "full_shape": [4],
+                "var_offset": [1],
+                "var_shape": [2],
+            },
             is_resource=True,
             initial_value_name="c",
             trainable=True,
@@ -213,7 +246,9 @@ WIRE_PINS = {
         "0a 01 76  12 01 69  1a 01 73  22 0c 0a0166 120104 1a0101 220102  28 01  32 01 63  38 01  48 01",
     ),
     "BundleHeaderProto": (
-        lambda: P.BundleHeaderProto(num_shards=1, endianness=P.BundleHeaderProto.BIG, version={"producer": 1}),
+        lambda: P.BundleHeaderProto(
+            num_shards=1, endianness=P.BundleHeaderProto.BIG, version={"producer": 1}
+        ),
         "08 01  10 01  1a 02 0801",
     ),
     "BundleEntryProto": (
@@ -242,7 +277,9 @@ WIRE_PINS = {
         "0a 03 6d2d32  12 03 6d2d31  12 03 6d2d32  1a 08 000000000000e03f  21 000000000000e03f",
     ),
     "GraphDef": (
-        lambda: P.GraphDef(node=[{"name": "a"}], library={"function": [{}]}, version=1, versions={"producer": 2}),
+        lambda: P.GraphDef(
+            node=[{"name": "a"}], library={"function": [{}]}, version=1, versions={"producer": 2}
+        ),
         "0a 03 0a0161  12 02 0a00  18 01  22 02 0802",
     ),
     "GraphDef.debug_info": (lambda: P.GraphDef(debug_info={"files": ["f"]}), "2a 03 0a 01 66"),
@@ -287,11 +324,15 @@ WIRE_PINS = {
         "4a 08 0a 06 0a04 0000803f",
     ),
     "RunOptions": (
-        lambda: P.RunOptions(trace_level=P.RunOptions.FULL_TRACE, timeout_in_ms=5, output_partition_graphs=True),
+        lambda: P.RunOptions(
+            trace_level=P.RunOptions.FULL_TRACE, timeout_in_ms=5, output_partition_graphs=True
+        ),
         "08 03  10 05  28 01",
     ),
     "RunMetadata": (
-        lambda: P.RunMetadata(step_stats={"dev_stats": [{"device": "d"}]}, cost_graph={}, partition_graphs=[{}]),
+        lambda: P.RunMetadata(
+            step_stats={"dev_stats": [{"device": "d"}]}, cost_graph={}, partition_graphs=[{}]
+        ),
         "0a 05 0a03 0a0164  12 00  1a 00",
     ),
     "Summary scalar": (
@@ -299,7 +340,9 @@ WIRE_PINS = {
         "0a 0b 0a046c6f7373 150000003f",
     ),
     "Summary histo/metadata/node_name": (
-        lambda: P.Summary(value=[{"histo": {"num": 1.0}, "metadata": {"display_name": "d"}, "node_name": "n"}]),
+        lambda: P.Summary(
+            value=[{"histo": {"num": 1.0}, "metadata": {"display_name": "d"}, "node_name": "n"}]
+        ),
         "0a 13 2a09 19000000000000f03f 3a016e 4a03 120164",
     ),
     "Event": (
@@ -317,7 +360,10 @@ WIRE_PINS = {
             enqueue_op_name=["e"],
             close_op_name="c",
             cancel_op_name="x",
-            queue_closed_exception_types=[P.error_codes_pb2.OUT_OF_RANGE, P.error_codes_pb2.CANCELLED],
+            queue_closed_exception_types=[
+                P.error_codes_pb2.OUT_OF_RANGE,
+                P.error_codes_pb2.CANCELLED,
+            ],
         ),
         "0a 01 71  12 01 65  1a 01 63  22 01 78  2a 02 0b01",
     ),
@@ -362,11 +408,25 @@ def test_wire_pin(name):
 
 
 def test_enum_pins():
-    assert (types_pb2.DT_INVALID, types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE, types_pb2.DT_INT32) == (0, 1, 2, 3)
+    assert (types_pb2.DT_INVALID, types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE, types_pb2.DT_INT32) == (
+        0,
+        1,
+        2,
+        3,
+    )
     assert (types_pb2.DT_STRING, types_pb2.DT_INT64, types_pb2.DT_BOOL) == (7, 9, 10)
-    assert (types_pb2.DT_BFLOAT16, types_pb2.DT_HALF, types_pb2.DT_RESOURCE, types_pb2.DT_VARIANT) == (14, 19, 20, 21)
+    assert (
+        types_pb2.DT_BFLOAT16,
+        types_pb2.DT_HALF,
+        types_pb2.DT_RESOURCE,
+        types_pb2.DT_VARIANT,
+    ) == (14, 19, 20, 21)
     assert (types_pb2.DT_UINT32, types_pb2.DT_UINT64) == (22, 23)
-    assert (types_pb2.DT_FLOAT_REF, types_pb2.DT_HALF_REF, types_pb2.DT_RESOURCE_REF) == (101, 119, 120)
+    assert (types_pb2.DT_FLOAT_REF, types_pb2.DT_HALF_REF, types_pb2.DT_RESOURCE_REF) == (
+        101,
+        119,
+        120,
+    )
     # Every base type has its _REF twin at +100.
     for name, value in P.DataType.items():
         if name != "DT_INVALID" and not name.endswith("_REF"):
@@ -380,13 +440,22 @@ def test_enum_pins():
         ("HARDWARE_TRACE", 2),
         ("FULL_TRACE", 3),
     ]
-    assert (P.SessionLog.STATUS_UNSPECIFIED, P.SessionLog.START, P.SessionLog.STOP, P.SessionLog.CHECKPOINT) == (
+    assert (
+        P.SessionLog.STATUS_UNSPECIFIED,
+        P.SessionLog.START,
+        P.SessionLog.STOP,
+        P.SessionLog.CHECKPOINT,
+    ) == (
         0,
         1,
         2,
         3,
     )
-    assert (P.ErrorCode.Value("NOT_FOUND"), P.ErrorCode.Value("OUT_OF_RANGE"), P.ErrorCode.Value("DATA_LOSS")) == (
+    assert (
+        P.ErrorCode.Value("NOT_FOUND"),
+        P.ErrorCode.Value("OUT_OF_RANGE"),
+        P.ErrorCode.Value("DATA_LOSS"),
+    ) == (
         5,
         11,
         15,
@@ -401,10 +470,22 @@ def test_full_names_match_tensorflow():
     assert P.SaverDef.DESCRIPTOR.full_name == "tensorflow.SaverDef"
     assert P.DataType.DESCRIPTOR.full_name == "tensorflow.DataType"
     assert P.ErrorCode.DESCRIPTOR.full_name == "tensorflow.error.Code"
-    assert meta_graph_pb2.CollectionDef.DESCRIPTOR.oneofs_by_name["kind"].fields[4].name == "any_list"
-    assert config_pb2.ConfigProto.Experimental.DESCRIPTOR.full_name == "tensorflow.ConfigProto.Experimental"
-    assert control_flow_pb2.ControlFlowContextDef.DESCRIPTOR.fields_by_name["while_ctxt"].number == 2
-    assert queue_runner_pb2.QueueRunnerDef.DESCRIPTOR.fields_by_name["queue_closed_exception_types"].number == 5
+    assert (
+        meta_graph_pb2.CollectionDef.DESCRIPTOR.oneofs_by_name["kind"].fields[4].name == "any_list"
+    )
+    assert (
+        config_pb2.ConfigProto.Experimental.DESCRIPTOR.full_name
+        == "tensorflow.ConfigProto.Experimental"
+    )
+    assert (
+        control_flow_pb2.ControlFlowContextDef.DESCRIPTOR.fields_by_name["while_ctxt"].number == 2
+    )
+    assert (
+        queue_runner_pb2.QueueRunnerDef.DESCRIPTOR.fields_by_name[
+            "queue_closed_exception_types"
+        ].number
+        == 5
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -418,7 +499,12 @@ def test_default_pool_is_untouched():
             "database; sharing a process with TensorFlow needs the upb backend"
         )
     default = descriptor_pool.Default()
-    for name in ("tensorflow.NodeDef", "tensorflow.TensorProto", "tensorflow.MetaGraphDef", "tensorflow.SaverDef"):
+    for name in (
+        "tensorflow.NodeDef",
+        "tensorflow.TensorProto",
+        "tensorflow.MetaGraphDef",
+        "tensorflow.SaverDef",
+    ):
         with pytest.raises(KeyError):
             default.FindMessageTypeByName(name)
     with pytest.raises(KeyError):
@@ -436,7 +522,11 @@ def _meta_graph_with_any():
     meta = P.MetaGraphDef()
     meta.meta_info_def.tags.append("serve")
     meta.graph_def.node.add(name="save/Const", op="Const", device="/cpu:0")
-    saver = P.SaverDef(filename_tensor_name="save/Const:0", restore_op_name="save/restore_all", version=P.SaverDef.V2)
+    saver = P.SaverDef(
+        filename_tensor_name="save/Const:0",
+        restore_op_name="save/restore_all",
+        version=P.SaverDef.V2,
+    )
     meta.collection_def["savers"].any_list.value.add().Pack(saver)
     meta.collection_def["train_op"].node_list.value.append("train")
     return meta, saver
@@ -485,7 +575,12 @@ def test_parse_hand_written_pbtxt():
 
 
 def test_checkpoint_state_text():
-    state = P.CheckpointState(model_checkpoint_path="model.ckpt-2", all_model_checkpoint_paths=["model.ckpt-2"])
+    state = P.CheckpointState(
+        model_checkpoint_path="model.ckpt-2", all_model_checkpoint_paths=["model.ckpt-2"]
+    )
     text = P.message_to_text(state)
-    assert text == 'model_checkpoint_path: "model.ckpt-2"\nall_model_checkpoint_paths: "model.ckpt-2"\n'
+    assert (
+        text
+        == 'model_checkpoint_path: "model.ckpt-2"\nall_model_checkpoint_paths: "model.ckpt-2"\n'
+    )
     assert P.parse_text(text, P.CheckpointState()) == state

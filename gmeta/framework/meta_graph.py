@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from typing import Callable, NamedTuple, Optional
 
 from google.protobuf import message as _pb_message
@@ -343,22 +342,11 @@ def _find_extraneous_saver_nodes(graph_def, saver_def):
 
 def write_meta_graph(mgd, filename, as_text=False) -> None:
     """Writes atomically (temporary file, fsync, rename), creating missing directories."""
+    from gmeta.framework.fileio import atomic_write
     from gmeta.proto import message_to_text
 
-    directory = os.path.dirname(os.path.abspath(filename))
-    os.makedirs(directory, exist_ok=True)
     data = message_to_text(mgd).encode() if as_text else mgd.SerializeToString(deterministic=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(filename) + ".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, filename)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(filename, data, make_dirs=True)
 
 
 # -- import ----------------------------------------------------------------------------------------

@@ -10,9 +10,9 @@ from __future__ import annotations
 import glob
 import logging
 import os
-import tempfile
 
 from gmeta import errors
+from gmeta.framework.fileio import atomic_write
 
 log = logging.getLogger("gmeta")
 
@@ -82,22 +82,7 @@ def update_checkpoint_state(save_dir, model_checkpoint_path, all_model_checkpoin
         raise errors.InvalidArgumentError(None, None, f"Save path {model_checkpoint_path!r} "
                                                       f"conflicts with path used for checkpoint "
                                                       f"state. Please use a different save path.")
-    _atomic_write_text(path, message_to_text(state))
-
-
-def _atomic_write_text(path, text):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, message_to_text(state).encode())
 
 
 def checkpoint_exists(checkpoint_prefix) -> bool:
