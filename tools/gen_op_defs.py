@@ -8,6 +8,7 @@ Writes a serialized ``tensorflow.OpList`` with every op TensorFlow knows
 (sorted by name), with all documentation (summary/description fields)
 stripped, serialized deterministically.
 """
+
 import os
 import sys
 
@@ -17,8 +18,9 @@ import tensorflow  # noqa: E402  (registers all ops)
 from tensorflow.core.framework import op_def_pb2  # noqa: E402
 from tensorflow.python.framework import op_def_registry  # noqa: E402
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
-                   "gmeta", "framework", "op_defs.binpb")
+OUT = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), os.pardir, "gmeta", "framework", "op_defs.binpb"
+)
 
 
 def _all_op_defs():
@@ -27,6 +29,7 @@ def _all_op_defs():
     ops = {}
     try:
         from tensorflow.python.client import pywrap_tf_session as c_api
+
         buf = c_api.TF_GetAllOpList()
         try:
             data = c_api.TF_GetBuffer(buf)
@@ -37,8 +40,7 @@ def _all_op_defs():
         for op in lst.op:
             ops[op.name] = op
     except Exception as exc:  # pragma: no cover - fallback path
-        print("TF_GetAllOpList unavailable (%r); falling back to raw_ops" % (exc,),
-              file=sys.stderr)
+        print("TF_GetAllOpList unavailable (%r); falling back to raw_ops" % (exc,), file=sys.stderr)
     for name in dir(tensorflow.raw_ops):
         if name.startswith("_") or name in ops:
             continue

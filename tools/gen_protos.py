@@ -49,7 +49,15 @@ def _run_protoc(out_dir: Path) -> None:
     protos = sorted(p.relative_to(ROOT).as_posix() for p in PROTO_DIR.glob("*.proto"))
     if not protos:
         raise SystemExit(f"no .proto files under {PROTO_DIR}")
-    cmd = [sys.executable, "-m", "grpc_tools.protoc", "-I", "protos", f"--python_out={out_dir}", *protos]
+    cmd = [
+        sys.executable,
+        "-m",
+        "grpc_tools.protoc",
+        "-I",
+        "protos",
+        f"--python_out={out_dir}",
+        *protos,
+    ]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise SystemExit(f"protoc failed ({' '.join(cmd)}):\n{result.stdout}{result.stderr}")
@@ -59,7 +67,9 @@ def _post_process(name: str, text: str) -> str:
     for old, new in _REWRITES:
         count = text.count(old)
         if count != 1:
-            raise SystemExit(f"{name}: expected {old!r} once in protoc's output, found it {count} times")
+            raise SystemExit(
+                f"{name}: expected {old!r} once in protoc's output, found it {count} times"
+            )
         text = text.replace(old, new)
     head, sep, rest = text.partition('"""Generated protocol buffer code."""\n')
     if not sep:
@@ -72,7 +82,9 @@ def generate() -> dict[str, str]:
     with tempfile.TemporaryDirectory() as tmp:
         _run_protoc(Path(tmp))
         gen_dir = Path(tmp) / "gmeta" / "proto"
-        return {p.name: _post_process(p.name, p.read_text()) for p in sorted(gen_dir.glob("*_pb2.py"))}
+        return {
+            p.name: _post_process(p.name, p.read_text()) for p in sorted(gen_dir.glob("*_pb2.py"))
+        }
 
 
 def _grpc_tools_note() -> str:
@@ -87,12 +99,18 @@ def _grpc_tools_note() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="report stale files instead of writing them")
+    parser.add_argument(
+        "--check", action="store_true", help="report stale files instead of writing them"
+    )
     args = parser.parse_args(argv)
 
     wanted = generate()
     present = {p.name for p in OUT_DIR.glob("*_pb2.py")}
-    stale = sorted(name for name, text in wanted.items() if name not in present or (OUT_DIR / name).read_text() != text)
+    stale = sorted(
+        name
+        for name, text in wanted.items()
+        if name not in present or (OUT_DIR / name).read_text() != text
+    )
     orphans = sorted(present - set(wanted))
 
     if args.check:
