@@ -242,3 +242,28 @@ def test_sharded_saver_writes_shards_and_restores(tmp_path):
     assert "s-3.data-00000-of-00002" in files and "s-3.data-00001-of-00002" in files
     assert not any("_temp" in f for f in files)
     assert saver.saver_def.sharded and saver.saver_def.save_tensor_name == "save/Identity:0"
+
+
+def test_restore_v2_reads_slices_of_a_tf_partitioned_variable(tmp_path):
+    """RestoreV2 with shape_and_slices specs (how TF restores partitioned variables), from a
+    TF-written checkpoint; SaveV2 writes the slices back so that the full tensor reads alike."""
+    from gmeta.framework.op_def_library import apply_op
+
+    prefix = os.path.join(HERE, "fixtures", "data", "ckpt", "partitioned", "model-3")
+    full = tf.train.load_variable(prefix, "emb")
+    assert full.shape == (10, 3)
+    specs = ["10 3 0,4:0,3", "10 3 4,3:0,3", "10 3 7,3:0,3", "10 3 2,5:1,2"]
+    g = tf.Graph()
+    with g.as_default():
+        parts = apply_op("RestoreV2", prefix=prefix, tensor_names=["emb"] * len(specs),
+                         shape_and_slices=specs, dtypes=[tf.float32] * len(specs))
+        out = str(tmp_path / "resaved")
+        save = apply_op("SaveV2", prefix=out, tensor_names=["emb"] * 3,
+                        shape_and_slices=specs[:3], tensors=parts[:3])
+        with tf.Session() as sess:
+            got = sess.run(parts)
+            sess.run(save)
+    np.testing.assert_array_equal(got[0], full[0:4])
+    np.testing.assert_array_equal(got[2], full[7:10])
+    np.testing.assert_array_equal(got[3], full[2:7, 1:3])  # across partitions, as TF's reader
+    np.testing.assert_array_equal(tf.train.load_variable(out, "emb"), full)

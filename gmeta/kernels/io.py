@@ -21,26 +21,9 @@ def _strs(x) -> list:
     return [_str(v) for v in np.asarray(x, dtype=object).ravel()]
 
 
-def _parse_slice_spec(spec: str, key: str):
-    """``"4 6 0,2:-"`` -> (full shape, tuple of slices)."""
-    parts = spec.split(" ")
-    full = [int(d) for d in parts[:-1]]
-    slices = []
-    for dim, ext in zip(full, parts[-1].split(":")):
-        if ext == "-":
-            slices.append(slice(None))
-        else:
-            start, length = (int(v) for v in ext.split(","))
-            slices.append(slice(start, start + length))
-    if len(slices) != len(full):
-        raise ValueError(f"slice spec {spec!r} of {key!r} has {len(slices)} extents for "
-                         f"{len(full)} dimensions")
-    return full, tuple(slices)
-
-
 @kernel("SaveV2", device="CPU")
 def _save_v2(ctx):
-    from gmeta.checkpoint import BundleWriter
+    from gmeta.checkpoint import BundleWriter, parse_shape_and_slice
 
     op = ctx.op
 
@@ -50,17 +33,17 @@ def _save_v2(ctx):
             raise errors.InvalidArgumentError(
                 None, op, f"SaveV2 '{op.name}': {len(names)} names and {len(slices)} slice specs "
                           f"for {len(tensors)} tensors")
-        if any(slices):
-            raise errors.UnimplementedError(
-                None, op, f"SaveV2 '{op.name}': writing partitioned (sliced) variables is not "
-                          "supported yet; reading them is")
         parent = os.path.dirname(prefix)
         if parent:
             os.makedirs(parent, exist_ok=True)  # as TF's BundleWriter (sharded temp dirs)
-        writer = BundleWriter(prefix)
-        for name, t in zip(names, tensors):
-            writer.add(name, np.asarray(t) if not hasattr(t, "get") else t.get())
-        writer.finish()
+        with BundleWriter(prefix) as writer:
+            for name, spec, t in zip(names, slices, tensors):
+                value = np.asarray(t) if not hasattr(t, "get") else t.get()
+                full_shape, tslice = parse_shape_and_slice(spec)
+                if tslice is None:
+                    writer.add(name, value)
+                else:  # one partition of a partitioned variable
+                    writer.add_slice(name, full_shape, tslice, value)
         return None
 
     return run
@@ -68,7 +51,7 @@ def _save_v2(ctx):
 
 @kernel("RestoreV2", device="CPU")
 def _restore_v2(ctx):
-    from gmeta.checkpoint import BundleReader
+    from gmeta.checkpoint import BundleReader, parse_shape_and_slice
 
     op = ctx.op
     want = [t.dtype.base_dtype for t in op.outputs]
@@ -82,20 +65,14 @@ def _restore_v2(ctx):
                 if name not in keys:
                     raise errors.NotFoundError(None, op, f"Key {name} not found in checkpoint "
                                                          f"{prefix}")
-                value = reader.read(name)
-                if spec:
-                    full, idx = _parse_slice_spec(spec, name)
-                    if list(value.shape) != full:
-                        raise errors.InvalidArgumentError(
-                            None, op, f"{name}: checkpoint shape {list(value.shape)} differs "
-                                      f"from the slice spec's full shape {full}")
-                    value = value[idx]
                 got = reader.shape_and_dtype(name)[1]
                 if got != dtype:
                     raise errors.InvalidArgumentError(
                         None, op, f"tensor {name!r} in {prefix} has dtype {got.name}, but "
                                   f"{op.name} expects {dtype.name}")
-                out.append(value)
+                _, tslice = parse_shape_and_slice(spec)
+                out.append(reader.read(name) if tslice is None else
+                           reader.read_slice(name, tslice))
         return out
 
     return run
