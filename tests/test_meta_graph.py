@@ -272,3 +272,35 @@ def test_export_creates_directories(tmp_path):
     path = tmp_path / "a" / "b" / "m.meta"
     tf.train.export_meta_graph(str(path), graph=g)
     assert path.exists() and not [p for p in os.listdir(path.parent) if ".tmp" in p]
+
+
+def test_queue_runner_and_context_collections_round_trip_and_follow_scopes():
+    from gmeta.proto import CondContextDef, QueueRunnerDef
+
+    g, *_ = _mlp()
+    mgd = tf.train.export_meta_graph(graph=g)
+    qr = QueueRunnerDef(queue_name="queue", enqueue_op_name=["enq", "enq_1"],
+                        close_op_name="close", cancel_op_name="cancel")
+    cond = CondContextDef(context_name="cond/cond_text", pred_name="cond/pred_id:0",
+                          pivot_name="cond/switch_t:0", branch=1)
+    cond.values_def.values.extend(["cond/x:0"])
+    cond.values_def.external_values["out:0"] = "cond/x:0"
+    mgd.collection_def["queue_runners"].bytes_list.value.append(qr.SerializeToString())
+    mgd.collection_def["cond_context"].bytes_list.value.append(cond.SerializeToString())
+    g2 = tf.Graph()
+    with g2.as_default():
+        tf.train.import_meta_graph(mgd)
+    again = tf.train.export_meta_graph(graph=g2)
+    assert again.collection_def["queue_runners"] == mgd.collection_def["queue_runners"]
+    assert again.collection_def["cond_context"] == mgd.collection_def["cond_context"]
+    g3 = tf.Graph()
+    with g3.as_default():
+        tf.train.import_meta_graph(mgd, import_scope="imp")
+    (ctx,) = g3.get_collection("cond_context")
+    assert ctx.proto.context_name == "imp/cond/cond_text"
+    assert ctx.proto.pivot_name == "imp/cond/switch_t:0"
+    assert dict(ctx.proto.values_def.external_values) == {"imp/out:0": "imp/cond/x:0"}
+    (runner,) = g3.get_collection("queue_runners")
+    assert list(runner.proto.enqueue_op_name) == ["imp/enq", "imp/enq_1"]
+    scoped = tf.train.export_meta_graph(graph=g3, export_scope="imp")
+    assert scoped.collection_def["cond_context"] == mgd.collection_def["cond_context"]

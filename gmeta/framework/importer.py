@@ -93,6 +93,14 @@ def _signature(op_def) -> _Signature:
     return sig
 
 
+def _copy_attr(av):
+    from gmeta.proto import AttrValue
+
+    out = AttrValue()
+    out.CopyFrom(av)
+    return out
+
+
 def _renamed_prefix(name: str, renames: dict, prefix: str) -> str:
     """``prefix + name``, with its longest enclosing scope that was renamed on import replaced,
     so a uniquified ``w`` -> ``w_1`` takes ``w/read`` -> ``w_1/read`` along (as TF's importer)."""
@@ -240,6 +248,10 @@ def _import_graph_def(graph_def, input_map, return_elements, name, graph, clear_
             for attr_name, default in sig.defaults:
                 if attr_name not in attrs:  # TF's importer adds missing default attrs
                     op._set_attr(attr_name, default)
+        if prefix and op_type in ("Enter", "RefEnter") and "frame_name" in attrs:
+            frame = _copy_attr(attrs["frame_name"])
+            frame.s = prefix.encode() + frame.s  # as TF's importer prefixes loop frames
+            op._set_attr("frame_name", frame)
         if recorded:
             recorded_shapes[op] = True
             for t in op._outputs:

@@ -510,8 +510,8 @@ def _rename_proto(proto, renames, scope):
     }
     fields = name_fields.get(proto.DESCRIPTOR.name)
     if fields is None:
-        if hasattr(proto, "context_name"):
-            _rename_context(proto, renames, scope)
+        if hasattr(proto, "context_name"):  # Cond/WhileContextDef: every name field follows
+            _map_names(proto, lambda n: _rename(n, renames, scope))
         return
     for field in fields:
         value = getattr(proto, field)
@@ -524,26 +524,6 @@ def _rename_proto(proto, renames, scope):
         ops = [_rename(n, renames, scope) for n in proto.enqueue_op_name]
         del proto.enqueue_op_name[:]
         proto.enqueue_op_name.extend(ops)
-
-
-def _rename_context(proto, renames, scope):
-    """Cond/While context protos: every name field follows the imported names."""
-    for field, value in proto.ListFields():
-        if field.type == field.TYPE_STRING and field.label != field.LABEL_REPEATED and \
-                field.name.endswith("_name") and field.name != "context_name":
-            setattr(proto, field.name, _rename(value, renames, scope))
-        elif field.type == field.TYPE_STRING and field.label == field.LABEL_REPEATED:
-            new = [_rename(v, renames, scope) for v in value]
-            del value[:]
-            value.extend(new)
-        elif field.type == field.TYPE_MESSAGE:
-            if field.label == field.LABEL_REPEATED:
-                for sub in value:
-                    _rename_context(sub, renames, scope)
-            else:
-                _rename_context(value, renames, scope)
-    if scope and getattr(proto, "context_name", ""):
-        proto.context_name = prepend_name_scope(proto.context_name, scope)
 
 
 # -- device_map --------------------------------------------------------------------------------------
@@ -603,3 +583,73 @@ def _device_map_function(device_map):
 
     return apply
 
+
+
+# -- collections of protos gmeta keeps as they are (queue runners, control-flow contexts) --------
+class ProtoCollectionItem:
+    """A collection entry that round-trips as its proto (``QueueRunnerDef``, ``CondContextDef``,
+    ``WhileContextDef``): names follow ``import_scope`` / renames on import and lose
+    ``export_scope`` on export; nothing else is interpreted (the control-flow issue builds on
+    these)."""
+
+    def __init__(self, proto):
+        self.proto = proto
+
+    @property
+    def name(self) -> str:
+        p = self.proto
+        return getattr(p, "context_name", "") or getattr(p, "queue_name", "")
+
+    def to_proto(self, export_scope=None):
+        if export_scope and not _in_scope(self.name, export_scope):
+            return None
+        out = type(self.proto)()
+        out.CopyFrom(self.proto)
+        if export_scope:
+            _map_names(out, lambda n: strip_name_scope(n, export_scope))
+        return out
+
+    @classmethod
+    def from_proto(cls, proto, import_scope=None):
+        if import_scope:
+            _map_names(proto, lambda n: prepend_name_scope(n, import_scope))
+        return cls(proto)
+
+    def __repr__(self):
+        return f"<{type(self.proto).__name__} {self.name!r}>"
+
+
+def _map_names(proto, fn) -> None:
+    """Applies ``fn`` to every graph-element name field of a collection proto, recursively."""
+    for field, value in proto.ListFields():
+        if field.type == field.TYPE_STRING:
+            if field.is_repeated:
+                new = [fn(v) for v in value]
+                del value[:]
+                value.extend(new)
+            elif field.name.endswith("_name"):
+                setattr(proto, field.name, fn(value))
+        elif field.type == field.TYPE_MESSAGE:
+            if field.message_type.GetOptions().map_entry:
+                items = [(fn(k), fn(v)) for k, v in value.items()]
+                value.clear()
+                value.update(items)
+            elif field.is_repeated:
+                for sub in value:
+                    _map_names(sub, fn)
+            else:
+                _map_names(value, fn)
+
+
+def _register_proto_collections():
+    from gmeta.proto import CondContextDef, QueueRunnerDef, WhileContextDef
+
+    for key, proto_type in (("queue_runners", QueueRunnerDef), ("cond_context", CondContextDef),
+                            ("while_context", WhileContextDef)):
+        register_proto_function(key, proto_type=proto_type,
+                                to_proto=lambda item, export_scope=None:
+                                item.to_proto(export_scope),
+                                from_proto=ProtoCollectionItem.from_proto)
+
+
+_register_proto_collections()
