@@ -245,8 +245,10 @@ def create_meta_graph_def(meta_info_def=None, graph_def=None, saver_def=None,
     if meta_info_def is not None:
         mgd.meta_info_def.MergeFrom(meta_info_def)
     if graph_def is None:
-        graph_def = graph.as_graph_def(add_shapes=True)
-    mgd.graph_def.MergeFrom(graph_def)
+        graph._write_graph_def(mgd.graph_def, add_shapes=True)
+    else:
+        mgd.graph_def.MergeFrom(graph_def)
+    graph_def = mgd.graph_def
     if strip_default_attrs:
         _strip_default_attrs(mgd.graph_def)
         mgd.meta_info_def.stripped_default_attrs = True

@@ -852,6 +852,12 @@ class Graph:
 
         del from_version  # TF 2.x's C-API export ignores it too
         gd = GraphDef()
+        self._write_graph_def(gd, add_shapes)
+        return gd
+
+    def _write_graph_def(self, gd, add_shapes=False) -> None:
+        """Fills the (empty) GraphDef ``gd`` in place (export writes straight into its
+        MetaGraphDef, without a second copy)."""
         gd.versions.producer = GRAPH_DEF_VERSION
         gd.versions.min_consumer = GRAPH_DEF_VERSION_MIN_CONSUMER
         nodes = gd.node
@@ -868,7 +874,6 @@ class Graph:
             op._fill_attrs(nd, add_shapes)
             if op._full_type is not None:
                 nd.experimental_type.CopyFrom(op._full_type)
-        return gd
 
     @contextlib.contextmanager
     def _attr_scope(self, attr_map):
