@@ -31,7 +31,7 @@ from gmeta.framework.random_seed import set_random_seed  # noqa: F401
 from gmeta.ops.constant_op import constant  # noqa: F401
 from gmeta.ops.control_flow_ops import group, no_op, tuple_ as tuple, with_dependencies  # noqa: F401,A001
 from gmeta.ops.variables import (  # noqa: F401
-    Variable, all_variables, global_variables, global_variables_initializer,
+    Variable, VariableAggregation, VariableSynchronization, all_variables, global_variables, global_variables_initializer,
     initialize_all_variables, initialize_variables, is_variable_initialized,
     local_variables, local_variables_initializer, model_variables, moving_average_variables,
     trainable_variables, variables_initializer,

@@ -198,7 +198,7 @@ def test_a_failed_save_leaves_the_previous_checkpoint_intact(tmp_path, monkeypat
                 raise OSError("disk full (simulated)")
 
             monkeypatch.setattr(os, "fsync", crash)
-            with pytest.raises(Exception):
+            with pytest.raises(tf.errors.InvalidArgumentError, match=r"disk full \(simulated\)"):
                 saver.save(sess, str(tmp_path / "m"), global_step=2)
             monkeypatch.undo()
     after = {p: open(tmp_path / p, "rb").read() for p in os.listdir(tmp_path)}
@@ -267,3 +267,28 @@ def test_restore_v2_reads_slices_of_a_tf_partitioned_variable(tmp_path):
     np.testing.assert_array_equal(got[2], full[7:10])
     np.testing.assert_array_equal(got[3], full[2:7, 1:3])  # across partitions, as TF's reader
     np.testing.assert_array_equal(tf.train.load_variable(out, "emb"), full)
+
+
+def test_global_step_nodes_and_variable_def_equal_tensorflows():
+    want = MetaGraphDef()
+    with open(os.path.join(META, "mlp_devices", "model-3.meta"), "rb") as f:
+        want.ParseFromString(f.read())
+    g = tf.Graph()
+    with g.as_default():
+        with tf.device("/device:CPU:*"):
+            step = tf.train.get_or_create_global_step()
+        assert tf.train.get_or_create_global_step() is step
+        assert tf.train.get_global_step() is step
+        with pytest.raises(ValueError, match="already exists"):
+            tf.train.create_global_step()
+        tf.global_variables_initializer()  # TF's file has one: it marks the Assign
+        mgd = tf.train.export_meta_graph()
+    theirs = {n.name: n for n in want.graph_def.node if n.name.startswith("global_step")}
+    mine = {n.name: n for n in mgd.graph_def.node if n.name.startswith("global_step")}
+    assert sorted(mine) == sorted(theirs)
+    for name, node in mine.items():
+        assert node == theirs[name], name
+    assert mgd.collection_def["global_step"] == want.collection_def["global_step"]
+    with tf.Session(graph=g) as sess:
+        sess.run(step.initializer)
+        assert tf.train.global_step(sess, step) == 0

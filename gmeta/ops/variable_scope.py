@@ -160,7 +160,8 @@ class _VariableStore:
                 name=name, shape=shape, dtype=dtype, initializer=initializer,
                 regularizer=regularizer, reuse=reuse, trainable=trainable,
                 collections=collections, caching_device=caching_device,
-                validate_shape=validate_shape, use_resource=use_resource, constraint=constraint)
+                validate_shape=validate_shape, use_resource=use_resource, constraint=constraint,
+                synchronization=synchronization, aggregation=aggregation)
 
         kwargs = dict(name=name, shape=shape, dtype=dtype, initializer=initializer,
                       regularizer=regularizer, reuse=reuse, trainable=trainable,
@@ -177,7 +178,8 @@ class _VariableStore:
     def _get_single_variable(self, name, shape=None, dtype=dtypes.float32, initializer=None,
                              regularizer=None, partition_info=None, reuse=None, trainable=None,
                              collections=None, caching_device=None, validate_shape=True,
-                             use_resource=None, constraint=None):
+                             use_resource=None, constraint=None, synchronization=None,
+                             aggregation=None):
         from_value = initializer is not None and not callable(initializer)
         if shape is not None and from_value:
             raise ValueError("If initializer is a constant, do not specify shape.")
@@ -237,7 +239,8 @@ class _VariableStore:
         v = variables_lib.Variable(initial_value=init_val, name=name, trainable=trainable,
                                    collections=collections, caching_device=caching_device,
                                    dtype=variable_dtype, validate_shape=validate_shape,
-                                   constraint=constraint, shape=shape)
+                                   constraint=constraint, shape=shape,
+                                   synchronization=synchronization, aggregation=aggregation)
         self._vars[name] = v
 
         if regularizer:
@@ -439,7 +442,7 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
         partitioner: Not supported (raises NotImplementedError).
         use_resource: Must be falsy (resource variables are not supported yet).
         custom_getter: ``f(getter, name, *args, **kwargs)`` wrapping the creation.
-        synchronization, aggregation: Accepted for compatibility, ignored.
+        synchronization, aggregation: Recorded in the VariableDef, as TF does.
 
     Returns:
         The created or existing ``gm.Variable``.

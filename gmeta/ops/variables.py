@@ -31,6 +31,8 @@ class Variable:
         if use_resource:
             raise NotImplementedError("resource variables (use_resource=True) are not "
                                       "available yet; gmeta builds ref variables (VariableV2)")
+        self._synchronization = int(synchronization or 0)
+        self._aggregation = int(aggregation or 0)
         trainable = True if trainable is None else trainable
         if collections is None:
             collections = [GraphKeys.GLOBAL_VARIABLES]
@@ -113,6 +115,8 @@ class Variable:
         else:
             self._initial_value = None
         self._trainable = variable_def.trainable
+        self._synchronization = variable_def.synchronization
+        self._aggregation = variable_def.aggregation
         self._save_slice_info = (SaveSliceInfo(variable_def.save_slice_info_def, import_scope)
                                  if variable_def.HasField("save_slice_info_def") else None)
         self._constraint = None
@@ -135,6 +139,8 @@ class Variable:
         vd.initializer_name = strip_name_scope(self._initializer_op.name, export_scope)
         vd.snapshot_name = strip_name_scope(self._snapshot.name, export_scope)
         vd.trainable = self._trainable
+        vd.synchronization = self._synchronization
+        vd.aggregation = self._aggregation
         vd.is_resource = self._variable.dtype.base_dtype.name == "resource"
         if self._save_slice_info is not None:
             vd.save_slice_info_def.CopyFrom(self._save_slice_info.to_proto(export_scope))
@@ -296,6 +302,18 @@ class SaveSliceInfo:
         return SaveSliceInfoDef(full_name=strip_name_scope(self.full_name, export_scope),
                                 full_shape=self.full_shape, var_offset=self.var_offset,
                                 var_shape=self.var_shape)
+
+
+class VariableSynchronization:
+    """When a distributed variable is aggregated (``tf.VariableSynchronization``)."""
+
+    AUTO, NONE, ON_WRITE, ON_READ = 0, 1, 2, 3
+
+
+class VariableAggregation:
+    """How a distributed variable's updates combine (``tf.VariableAggregation``)."""
+
+    NONE, SUM, MEAN, ONLY_FIRST_REPLICA = 0, 1, 2, 3
 
 
 RefVariable = Variable

@@ -6,6 +6,9 @@ from gmeta.train.checkpoint_management import (  # noqa: F401
     update_checkpoint_state,
 )
 from gmeta.train.saver import Saver, export_meta_graph, import_meta_graph  # noqa: F401
+from gmeta.train.training_util import (  # noqa: F401
+    create_global_step, get_global_step, get_or_create_global_step, global_step,
+)
 
 try:  # the bundle reader API
     from gmeta.checkpoint import (  # noqa: F401
