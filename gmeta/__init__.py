@@ -44,6 +44,7 @@ from gmeta.ops.variable_scope import *  # noqa: F401,F403,E402
 import gmeta.ops.conv_shapes  # noqa: F401,E402 - registers shape functions
 from gmeta.session import InteractiveSession, Session, get_default_session  # noqa: F401
 from gmeta import initializers, math, nn, train  # noqa: F401,E402
+from gmeta import losses, summary  # noqa: F401,E402
 from gmeta.framework.importer import import_graph_def  # noqa: F401,E402
 from gmeta.proto import (  # noqa: F401,E402
     AttrValue, CollectionDef, ConfigProto, Event, GPUOptions, GraphDef, GraphOptions,

@@ -9,11 +9,15 @@ sys.modules[__name__ + ".v1"] = _gmeta
 
 
 def as_bytes(bytes_or_text, encoding="utf-8"):
-    return bytes_or_text.encode(encoding) if isinstance(bytes_or_text, str) else bytes(bytes_or_text)
+    if isinstance(bytes_or_text, str):
+        return bytes_or_text.encode(encoding)
+    return bytes(bytes_or_text)
 
 
 def as_text(bytes_or_text, encoding="utf-8"):
-    return bytes_or_text.decode(encoding) if isinstance(bytes_or_text, bytes) else str(bytes_or_text)
+    if isinstance(bytes_or_text, bytes):
+        return bytes_or_text.decode(encoding)
+    return str(bytes_or_text)
 
 
 as_str = as_text

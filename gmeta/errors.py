@@ -65,7 +65,8 @@ UnknownError = _make("UnknownError", UNKNOWN, "Unknown error.")
 InvalidArgumentError = _make("InvalidArgumentError", INVALID_ARGUMENT,
                              "An operation received an invalid argument.")
 DeadlineExceededError = _make("DeadlineExceededError", DEADLINE_EXCEEDED, "A deadline expired.")
-NotFoundError = _make("NotFoundError", NOT_FOUND, "A requested entity (file, node, key) was not found.")
+NotFoundError = _make("NotFoundError", NOT_FOUND,
+                      "A requested entity (file, node, key) was not found.")
 AlreadyExistsError = _make("AlreadyExistsError", ALREADY_EXISTS, "An entity already exists.")
 PermissionDeniedError = _make("PermissionDeniedError", PERMISSION_DENIED, "Permission denied.")
 ResourceExhaustedError = _make("ResourceExhaustedError", RESOURCE_EXHAUSTED,

@@ -103,7 +103,8 @@ class Plan:
         args = ()
         try:
             with np.errstate(all="ignore"):
-                for fn, ins, out, op in self.steps:
+                for step in self.steps:
+                    fn, ins, out, op = step  # op is kept for the error of a failing kernel
                     args = [vals[i] for i in ins]
                     r = fn(*args)
                     if out.__class__ is int:

@@ -18,8 +18,7 @@ import pytest
 
 import gmeta as gm
 from gmeta.framework import op_def_library
-from gmeta.ops import init_ops, nn_ops
-from gmeta.ops import variable_scope as vs_lib
+from gmeta.ops import nn_ops
 from gmeta.proto import GraphDef
 
 HERE = os.path.dirname(__file__)

@@ -39,7 +39,8 @@ def _hex(text: str) -> bytes:
 def test_generated_modules_are_current():
     if importlib.util.find_spec("grpc_tools") is None:
         pytest.fail(
-            "grpcio-tools is not installed, so the generated gmeta/proto/*_pb2.py cannot be checked; "
+            "grpcio-tools is not installed, so the generated gmeta/proto/*_pb2.py cannot be "
+            "checked; "
             "install the `test` extra (pip install 'grpcio-tools==1.85.1')"
         )
     result = subprocess.run(
@@ -74,7 +75,8 @@ WIRE_PINS = {
         lambda: P.NodeDef(
             name="a", input=["x", "^y"], attr={"T": P.AttrValue(type=types_pb2.DT_FLOAT)}
         ),
-        # input = 3; attr = 5 is map<string, AttrValue>: entry {key = 1, value = 2}; AttrValue.type = 6
+        # input = 3; attr = 5 is map<string, AttrValue>: entry {key = 1, value = 2};
+        # AttrValue.type = 6
         "0a 01 61  1a 01 78  1a 02 5e79  2a 07 0a0154 1202 3001",
     ),
     "NodeDef experimental_debug_info": (
@@ -243,7 +245,8 @@ WIRE_PINS = {
             trainable=True,
             aggregation=P.variable_pb2.VARIABLE_AGGREGATION_SUM,
         ),
-        "0a 01 76  12 01 69  1a 01 73  22 0c 0a0166 120104 1a0101 220102  28 01  32 01 63  38 01  48 01",
+        "0a 01 76  12 01 69  1a 01 73  22 0c 0a0166 120104 1a0101 220102  "
+        "28 01  32 01 63  38 01  48 01",
     ),
     "BundleHeaderProto": (
         lambda: P.BundleHeaderProto(
@@ -393,7 +396,8 @@ WIRE_PINS = {
             maximum_iterations_name="m",
             nested_contexts=[{"cond_ctxt": {}}],
         ),
-        "0a 01 77  10 0a  18 01  20 01  2a 01 70  32 01 71  3a 01 62  42 01 78  4a 00  52 01 65  5a 01 6d  62 02 0a00",
+        "0a 01 77  10 0a  18 01  20 01  2a 01 70  32 01 71  3a 01 62  42 01 78  "
+        "4a 00  52 01 65  5a 01 6d  62 02 0a00",
     ),
 }
 

@@ -3,7 +3,8 @@
 
 Usage:
     python tools/gen_protos.py            # rewrite gmeta/proto/*_pb2.py
-    python tools/gen_protos.py --check    # exit 1 and list stale files if regenerating changes anything
+    python tools/gen_protos.py --check    # exit 1, listing stale files, if regenerating would
+                                          # change anything
 
 Runs ``python -m grpc_tools.protoc -I protos --python_out=...`` and then rewrites each module to
 register its file into the private pool ``gmeta.proto._pool.POOL`` instead of protobuf's default
@@ -93,7 +94,8 @@ def _grpc_tools_note() -> str:
     except metadata.PackageNotFoundError:
         return "grpcio-tools is not installed"
     if installed != GRPCIO_TOOLS_VERSION:
-        return f"note: grpcio-tools {installed} is installed; the files were generated with {GRPCIO_TOOLS_VERSION}"
+        return (f"note: grpcio-tools {installed} is installed; the files were generated with "
+                f"{GRPCIO_TOOLS_VERSION}")
     return ""
 
 

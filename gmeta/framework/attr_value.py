@@ -69,7 +69,8 @@ def make_attr_value(attr_type: str, value):
 
 
 def attr_value_from_python(value):
-    """An ``AttrValue`` for a Python value with no OpDef to say its type (``_class``, user attrs)."""
+    """An ``AttrValue`` for a Python value with no OpDef to say its type (``_class``, user
+    attrs)."""
     if isinstance(value, bool):
         return make_attr_value("bool", value)
     if isinstance(value, int):
@@ -120,7 +121,9 @@ def decode_attr_value(av, tf_style: bool = True):
         if lst.shape:
             return list(lst.shape) if tf_style else [TensorShape(s) for s in lst.shape]
         if lst.tensor:
-            return list(lst.tensor) if tf_style else [tensor_util.make_ndarray(t) for t in lst.tensor]
+            if tf_style:
+                return list(lst.tensor)
+            return [tensor_util.make_ndarray(t) for t in lst.tensor]
         if lst.func:
             return list(lst.func)
         return []

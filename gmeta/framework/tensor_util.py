@@ -123,7 +123,8 @@ def make_tensor_proto(values, dtype=None, shape=None, verify_shape=False, allow_
                         tensor_shape=TensorShape(shape).as_proto())
     name = dtype.name
     if arr.size == size and size > 1 and name in _CONTENT_TYPES:
-        proto.tensor_content = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes()
+        little_endian = arr.dtype.newbyteorder("<")
+        proto.tensor_content = np.ascontiguousarray(arr).astype(little_endian).tobytes()
         return proto
     flat = arr.ravel()
     field = _FIELD.get(name)

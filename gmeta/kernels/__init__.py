@@ -81,11 +81,11 @@ class KernelContext:
 
     __slots__ = ("op", "xp", "device_type", "state")
 
-    def __init__(self, op, xp, device_type: str, state):
+    def __init__(self, op, xp, device_type: str, session_state):
         self.op = op
         self.xp = xp
         self.device_type = device_type
-        self.state = state
+        self.state = session_state
 
     @property
     def name(self) -> str:
@@ -121,4 +121,4 @@ class KernelContext:
 
 
 # Family modules register their kernels on import.
-from gmeta.kernels import array, conv, core, io, math, nn, random, state, summary  # noqa: E402,F401
+from gmeta.kernels import array, conv, core, grad_support, io, math, nn, random, state, summary, training  # noqa: E402,F401

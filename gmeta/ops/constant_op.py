@@ -39,7 +39,8 @@ def _constant(value, dtype, shape, name, verify_shape, allow_broadcast):
         where = f" for constant {name!r}" if name else ""
         raise type(e)(f"{e}{where}") from None
     dtype_value = dtypes.as_dtype(proto.dtype)
-    attrs = {"value": make_attr_value("tensor", proto), "dtype": make_attr_value("type", dtype_value)}
+    attrs = {"value": make_attr_value("tensor", proto),
+             "dtype": make_attr_value("type", dtype_value)}
     from gmeta.framework import op_def_registry
 
     op = g._create_op_internal("Const", [], [dtype_value], name=name, attrs=attrs,

@@ -65,7 +65,7 @@ def with_dependencies(dependencies, output_tensor, name=None):
 
 def tuple_(tensors, name=None, control_inputs=None):
     """Tensors equal to ``tensors``, each available only after all of them are computed."""
-    with ops_lib.name_scope_v1(name, "tuple", tensors) as scope:
+    with ops_lib.name_scope_v1(name, "tuple", tensors):
         gating = [t.op for t in tensors if t is not None]
         if control_inputs:
             gating.extend(c if isinstance(c, ops_lib.Operation) else c.op for c in control_inputs)

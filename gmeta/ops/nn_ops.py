@@ -2,9 +2,9 @@
 
 Every builder creates the nodes, names and attrs that ``tf.compat.v1.nn`` creates in TF 2.21,
 so graphs built with gmeta compare equal to TF's NodeDef for NodeDef. The sub-ops they need
-(Rank, Shape, Range, ConcatV2, Pack, Slice, Transpose, Reshape, ...) are created with the small
-private helpers at the top of this module, which reproduce TF's naming (``range/start``,
-``concat/values_1``, ``Slice/begin``) without depending on the array/math builder modules.
+(Rank, Shape, Range, ConcatV2, Pack, Slice, Transpose, Reshape, ...) are created with the
+array/math builders, as TF's nn code does (``range/start``, ``concat/values_1``,
+``Slice/begin``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from gmeta.framework import op_def_library
 from gmeta.framework import ops as ops_lib
 from gmeta.framework import random_seed
 from gmeta.framework.tensor_shape import TensorShape, as_shape
-from gmeta.ops import constant_op, random_ops
+from gmeta.ops import array_ops, constant_op, math_ops, random_ops
 
 __all__ = [
     "bias_add", "dropout", "elu", "in_top_k", "l2_loss", "l2_normalize",
@@ -33,101 +33,12 @@ _scope = ops_lib.name_scope_v1
 
 
 # -- private sub-op helpers (TF's array_ops/math_ops node structure) --------------------------
-def _has_tensor(value) -> bool:
-    if isinstance(value, ops_lib.Tensor):
-        return True
-    if isinstance(value, (list, tuple)):
-        return any(_has_tensor(v) for v in value)
-    return False
-
-
-def _pack(values, name):
-    """A list holding tensors as TF auto-packs it: ``Pack`` named ``name``, constants ``0``, ..."""
-    dtype = next(v.dtype.base_dtype for v in values if isinstance(v, ops_lib.Tensor))
-    with _scope(name) as scope:
-        elems = []
-        for i, v in enumerate(values):
-            if isinstance(v, ops_lib.Tensor):
-                elems.append(v)
-            elif isinstance(v, (list, tuple)) and _has_tensor(v):
-                elems.append(_pack(v, str(i)))
-            else:
-                elems.append(constant_op.constant(v, dtype=dtype, name=str(i)))
-        return _apply("Pack", values=elems, axis=0, name=scope)
-
-
-def _to_tensor(value, name, dtype=None):
-    """``convert_to_tensor`` with TF's auto-packing of lists that hold tensors."""
-    if isinstance(value, (list, tuple)) and _has_tensor(value):
-        return _pack(value, name)
-    return ops_lib.convert_to_tensor(value, dtype=dtype, name=name)
-
-
-def _op(op_type, name, **inputs):
-    """``apply_op`` whose list-with-tensor inputs are packed under the op's scope first."""
-    with _scope(name or op_type) as scope:
-        for key, value in inputs.items():
-            if isinstance(value, (list, tuple)) and _has_tensor(value):
-                inputs[key] = _pack(value, key)
-        return _apply(op_type, name=scope, **inputs)
-
-
-def _rank(x, name=None):
-    with _scope(name, "Rank", [x]) as scope:
-        if x.shape.ndims is not None:
-            return constant_op.constant(x.shape.ndims, dtype=dtypes.int32, name=scope)
-        return _apply("Rank", input=x, name=scope)
-
-
-def _shape(x, name=None):
-    with _scope(name, "Shape", [x]) as scope:
-        if x.shape.is_fully_defined():
-            return constant_op.constant(np.array(x.shape.as_list(), np.int32), name=scope)
-        return _apply("Shape", input=x, out_type=dtypes.int32, name=scope)
-
-
-def _range(start, limit=None, delta=1):
-    if limit is None:
-        start, limit = 0, start
-    with _scope("range") as scope:
-        start = _to_tensor(start, "start")
-        limit = _to_tensor(limit, "limit")
-        delta = _to_tensor(delta, "delta")
-        return _apply("Range", start=start, limit=limit, delta=delta, name=scope)
-
-
-def _concat(values, axis=0, name="concat"):
-    with _scope(name) as scope:
-        tensors = [_to_tensor(v, f"values_{i}") for i, v in enumerate(values)]
-        axis = ops_lib.convert_to_tensor(axis, dtype=dtypes.int32, name="axis")
-        return _apply("ConcatV2", values=tensors, axis=axis, name=scope)
-
-
-def _transpose(x, perm, name=None):
-    with _scope(name, "transpose", [x]) as scope:
-        return _apply("Transpose", x=x, perm=perm, name=scope)
-
-
-def _cast(x, dtype, name=None):
-    dtype = dtypes.as_dtype(dtype).base_dtype
-    if x.dtype.base_dtype == dtype:
+def _cast(x, dtype):
+    """``math_ops.cast``, except that a tensor of ``dtype``'s base type (a ref too) is returned
+    as it is."""
+    if x.dtype.base_dtype == dtypes.as_dtype(dtype).base_dtype:
         return x
-    with _scope(name, "Cast", [x]) as scope:
-        return _apply("Cast", x=x, DstT=dtype, Truncate=False, name=scope)
-
-
-def _sub(x, y, name="Sub"):
-    return _apply("Sub", x=x, y=y, name=name)
-
-
-def _strided_slice(x, begin, end, strides, name="strided_slice", **masks):
-    """``x[...]`` as TF's slice helper builds it: stacked begin/end/strides + StridedSlice."""
-    with _scope(name) as scope:
-        begin = _to_tensor(begin, "stack")
-        end = _to_tensor(end, "stack_1")
-        strides = _to_tensor(strides, "stack_2")
-        return _apply("StridedSlice", input=x, begin=begin, end=end, strides=strides, name=scope,
-                      **masks)
+    return math_ops.cast(x, dtype)
 
 
 def _zeros_like(x, name="zeros_like"):
@@ -213,11 +124,12 @@ def leaky_relu(features, alpha=0.2, name=None):
 # -- softmax family ----------------------------------------------------------------------------
 def _swap_axis(x, dim_index, last_index, name=None):
     """Transposes ``x`` so that ``dim_index`` and ``last_index`` trade places."""
-    first = _range(dim_index)
+    first = math_ops.range(dim_index)
     after = (dim_index + 1 if isinstance(dim_index, int)
              else _apply("AddV2", x=dim_index, y=1, name="add"))
-    perm = _concat([first, [last_index], _range(after, last_index), [dim_index]], 0)
-    return _transpose(x, perm, name=name)
+    perm = array_ops.concat([first, [last_index], math_ops.range(after, last_index),
+                             [dim_index]], 0)
+    return array_ops.transpose(x, perm, name=name)
 
 
 def _softmax(logits, op_type, dim, name):
@@ -239,7 +151,7 @@ def _softmax(logits, op_type, dim, name):
     if shape.ndims is None:
         raise TypeError("softmax over an axis other than the last needs a known rank; "
                         f"{logits.name!r} has unknown rank")
-    ndims = _rank(logits)
+    ndims = array_ops.rank(logits)
     if not isinstance(dim, ops_lib.Tensor):
         dim = int(dim)
         if dim < 0:
@@ -248,14 +160,14 @@ def _softmax(logits, op_type, dim, name):
         less = _apply("Less", x=dim, y=0, name="Less")
         added = _apply("AddV2", x=dim, y=ndims, name="add")
         dim = _apply("Select", condition=less, t=added, e=dim, name="Select")
-    input_rank = _rank(logits)
+    input_rank = array_ops.rank(logits)
     if isinstance(dim, ops_lib.Tensor):
         dim_axis = _apply("FloorMod", x=dim, y=shape.ndims, name="mod")
     else:
         dim_axis = dim % shape.ndims
-    logits = _swap_axis(logits, dim_axis, _sub(input_rank, 1))
+    logits = _swap_axis(logits, dim_axis, math_ops.subtract(input_rank, 1))
     output = _apply(op_type, logits=logits)
-    output = _swap_axis(output, dim_axis, _sub(input_rank, 1), name=name)
+    output = _swap_axis(output, dim_axis, math_ops.subtract(input_rank, 1), name=name)
     output.set_shape(shape)
     return output
 
@@ -325,9 +237,9 @@ def l2_loss(t, name=None):
 
 def _flatten_outer_dims(logits):
     """Reshapes ``logits`` to 2-D ``[-1, last_dim]`` the way TF's xent helper does."""
-    rank = _rank(logits)
-    last_dim_size = _op("Slice", None, input=_shape(logits), begin=[_sub(rank, 1)], size=[1])
-    output = _op("Reshape", None, tensor=logits, shape=_concat([[-1], last_dim_size], 0))
+    rank = array_ops.rank(logits)
+    last_dim_size = array_ops.slice(array_ops.shape(logits), [math_ops.subtract(rank, 1)], [1])
+    output = array_ops.reshape(logits, array_ops.concat([[-1], last_dim_size], 0))
     shape = logits.shape
     if shape.ndims is not None:
         dims = shape.as_list()
@@ -337,8 +249,9 @@ def _flatten_outer_dims(logits):
 
 
 def _move_dim_to_end(x, dim_index, rank):
-    perm = _concat([_range(dim_index), _range(dim_index + 1, rank), [dim_index]], 0)
-    out = _transpose(x, perm)
+    perm = array_ops.concat([math_ops.range(dim_index), math_ops.range(dim_index + 1, rank),
+                             [dim_index]], 0)
+    out = array_ops.transpose(x, perm)
     dims = x.shape.dims
     if dims is not None and out.shape.ndims is None and -len(dims) <= dim_index < len(dims):
         # The static shape TF's shape inference gives the transpose (its perm is constant).
@@ -368,19 +281,18 @@ def softmax_cross_entropy_with_logits_v2(labels, logits, axis=None, name=None, d
         to_f32 = logits.dtype.base_dtype in (dtypes.float16, dtypes.bfloat16)
         precise_logits = _cast(logits, dtypes.float32) if to_f32 else logits
         labels = _cast(labels, precise_logits.dtype)
-        input_rank = _rank(precise_logits)
+        input_rank = array_ops.rank(precise_logits)
         shape = logits.shape
         if axis != -1:
             precise_logits = _move_dim_to_end(precise_logits, axis, input_rank)
             labels = _move_dim_to_end(labels, axis, input_rank)
-        input_shape = _shape(precise_logits)
+        input_shape = array_ops.shape(precise_logits)
         precise_logits = _flatten_outer_dims(precise_logits)
         labels = _flatten_outer_dims(labels)
         cost, _ = _apply("SoftmaxCrossEntropyWithLogits", features=precise_logits, labels=labels,
                          name=scope)
-        output_shape = _op("Slice", None, input=input_shape, begin=[0],
-                           size=[_sub(input_rank, 1)])
-        cost = _op("Reshape", None, tensor=cost, shape=output_shape)
+        output_shape = array_ops.slice(input_shape, [0], [math_ops.subtract(input_rank, 1)])
+        cost = array_ops.reshape(cost, output_shape)
         if shape.ndims is not None:
             dims = shape.as_list()
             del dims[axis]
@@ -410,7 +322,7 @@ def _assert_equal(x, y):
                 f"y ({y.name}) = ", y]
         eq = _apply("Equal", x=x, y=y, incompatible_shape_error=True, name="Equal")
         axes = constant_op.constant(np.arange(eq.shape.ndims or 0, dtype=np.int32)) \
-            if eq.shape.ndims is not None else _range(0, _rank(eq))
+            if eq.shape.ndims is not None else math_ops.range(0, array_ops.rank(eq))
         condition = _apply("All", input=eq, reduction_indices=axes, keep_dims=False, name="All")
         with _scope("Assert"):
             for d in data:
@@ -442,7 +354,7 @@ def sparse_softmax_cross_entropy_with_logits(_sentinel=None, labels=None, logits
         f16 = logits.dtype.base_dtype == dtypes.float16
         precise_logits = _cast(logits, dtypes.float32) if f16 else logits
         labels_static = labels.shape
-        labels_shape = _shape(labels)
+        labels_shape = array_ops.shape(labels)
         lshape = logits.shape
         fully_defined = labels_static.is_fully_defined() and lshape[:-1].is_fully_defined()
         if lshape.ndims == 0:
@@ -462,19 +374,16 @@ def sparse_softmax_cross_entropy_with_logits(_sentinel=None, labels=None, logits
             return _cast(cost, dtypes.float16) if f16 else cost
         checks = []
         if not fully_defined:
-            labels_now = _shape(labels)
-            logits_outer = _strided_slice(_shape(logits), [0], [-1], [1], begin_mask=1)
+            labels_now = array_ops.shape(labels)
+            logits_outer = array_ops.shape(logits)[:-1]
             checks.append(_assert_equal(labels_now, logits_outer))
         with ops_lib.control_dependencies(checks):
-            rank = _rank(logits)
-            index = _apply("Sub", x=rank, y=1, name="sub")
-            end = _apply("AddV2", x=index, y=1, name="add")
-            num_classes = _strided_slice(_shape(logits), [index], [end], [1], shrink_axis_mask=1)
-            precise_logits = _op("Reshape", None, tensor=precise_logits, shape=[-1, num_classes])
-            labels = _op("Reshape", None, tensor=labels, shape=[-1])
+            num_classes = array_ops.shape(logits)[array_ops.rank(logits) - 1]
+            precise_logits = array_ops.reshape(precise_logits, [-1, num_classes])
+            labels = array_ops.reshape(labels, [-1])
             cost, _ = _apply("SparseSoftmaxCrossEntropyWithLogits", features=precise_logits,
                              labels=labels, name=name)
-            cost = _op("Reshape", None, tensor=cost, shape=labels_shape)
+            cost = array_ops.reshape(cost, labels_shape)
             cost.set_shape(labels_static)
             return _cast(cost, dtypes.float16) if f16 else cost
 
@@ -506,7 +415,7 @@ def sigmoid_cross_entropy_with_logits(_sentinel=None, labels=None, logits=None, 
 # -- dropout -------------------------------------------------------------------------------------
 def _noise_shape(x, noise_shape):
     if noise_shape is None:
-        return _shape(x)
+        return array_ops.shape(x)
     if isinstance(noise_shape, ops_lib.Tensor):
         return noise_shape
     try:
@@ -576,7 +485,7 @@ def dropout(x, keep_prob=None, noise_shape=None, seed=None, name=None, rate=None
                                      f"x.dtype={x_dtype} and rate.dtype={rate.dtype}")
                 rate = _apply("Cast", x=rate, DstT=x_dtype, Truncate=False, name="rate")
             one = constant_op.constant(1, dtype=x_dtype)
-            ret = _apply("RealDiv", x=x, y=_sub(one, rate), name="RealDiv")
+            ret = _apply("RealDiv", x=x, y=math_ops.subtract(one, rate), name="RealDiv")
         shape = _noise_shape(x, noise_shape)
         random = random_ops.random_uniform(shape, dtype=x_dtype, seed=seed)
         keep = _apply("GreaterEqual", x=random, y=rate, name="GreaterEqual")
@@ -625,7 +534,7 @@ def l2_normalize(x, axis=None, epsilon=1e-12, name=None, dim=None):
             if square.shape.ndims is not None:
                 axis = constant_op.constant(np.arange(square.shape.ndims, dtype=np.int32))
             else:
-                axis = _range(0, _rank(square))
+                axis = math_ops.range(0, array_ops.rank(square))
         square_sum = _apply("Sum", input=square, reduction_indices=axis, keep_dims=True,
                             name="Sum")
         maximum = _apply("Maximum", x=square_sum, y=epsilon, name="Maximum")

@@ -1,0 +1,498 @@
+"""Optimizer update kernels (TF's ``training_ops``) and the scatter updates of variables.
+
+One formula per algorithm (a family table, ``_ALGORITHMS``) serves its four op forms:
+``Apply<X>`` (ref variables, returns the ``var`` ref), ``ResourceApply<X>`` (resource handles,
+no outputs), ``SparseApply<X>`` and ``ResourceSparseApply<X>`` (rows ``indices`` of the variable
+and its slots). The formulas are TF's CPU functors, operation for operation, computed in the
+variable's dtype (float16 included, rounded per operation as Eigen's half type is).
+
+Which inputs are variables (slots) and which are scalars comes from the OpDef: ref or resource
+args are slots, ``grad``/``delta``/``indices`` are the gradient, every other input a scalar.
+Shape errors carry TF's messages with the OpDef arg names ("var and delta do not have the same
+shape[2,3] [3,2]"). Uninitialised variables raise FailedPreconditionError (:func:`read_ref`).
+
+Sparse updates with duplicate indices are applied one occurrence after the other, as TF's loop
+over ``indices`` does (the k-th occurrences of all rows form one vectorised round). Scatter ops
+accumulate duplicates with ``ufunc.at`` (ScatterUpdate: the last occurrence wins).
+
+Ref variables (``Apply*``, ``SparseApply*``, ``Scatter*``) are updated in place, as TF's ref
+kernels do, when their array is writable and owns its data; otherwise the variable gets a new
+array (which later updates then write into). Resource variables are copy-on-write: a
+``ReadVariableOp`` value hands out the variable's array itself, so an update writes a new array
+and values read before it (fetched, or still to be consumed in the same run) keep theirs, as TF's
+resource kernels copy a buffer some reader still holds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gmeta import errors
+from gmeta.framework import op_def_registry
+from gmeta.kernels import kernel
+from gmeta.kernels.grad_support import scatter_at
+from gmeta.kernels.state import read_ref
+
+_DT_RESOURCE = 20
+
+
+def _bad(ctx, message):
+    return errors.InvalidArgumentError(None, ctx.op, f"{message} (node '{ctx.name}')")
+
+
+def _dims(shape) -> str:
+    return "[" + ",".join(str(int(d)) for d in shape) + "]"
+
+
+def _writable(a) -> bool:
+    flags = a.flags
+    return bool(getattr(flags, "writeable", True)) and bool(getattr(flags, "owndata", False))
+
+
+def store(xp, ref, value) -> None:
+    """Sets the variable's value to ``value``: in place when its array is writable and owned
+    (and of the same shape and dtype), else as a new array."""
+    cur = ref.value
+    if cur is not None and cur.shape == value.shape and cur.dtype == value.dtype and \
+            _writable(cur):
+        cur[...] = value
+    else:
+        ref.value = xp.array(value, dtype=cur.dtype if cur is not None else None, copy=True)
+
+
+def _mutable(xp, ref, copy=False):
+    """The variable's array for row updates: a new copy when ``copy`` (resource variables) or
+    when it is not writable and owned."""
+    cur = ref.value
+    if copy or not _writable(cur):
+        cur = ref.value = xp.array(cur, copy=True)
+    return cur
+
+
+# -- the algorithms: TF's CPU functors -----------------------------------------------------------
+# Each takes (xp, s, attrs): ``s`` maps the slot names (var, accum, m, ...) to arrays (whole
+# variables, or the rows being updated), scalar names to 0-d arrays of the variable's dtype and
+# "grad" to the gradient; it returns the new values of the slots it changes.
+def _gradient_descent(xp, s, a):
+    return {"var": s["var"] - s["grad"] * s["alpha"]}
+
+
+def _proximal_shrink(xp, prox, step_l1, denom):
+    return xp.sign(prox) * xp.maximum(xp.abs(prox) - step_l1, 0) / denom
+
+
+def _proximal_gradient_descent(xp, s, a):
+    lr, l1, l2 = s["alpha"], s["l1"], s["l2"]
+    prox = s["var"] - s["grad"] * lr
+    if l1 > 0:
+        return {"var": _proximal_shrink(xp, prox, lr * l1, 1 + l2 * lr)}
+    return {"var": prox / (1 + l2 * lr)}
+
+
+def _adadelta(xp, s, a):
+    rho, eps, g = s["rho"], s["epsilon"], s["grad"]
+    accum = s["accum"] * rho + g * g * (1 - rho)
+    update = xp.sqrt(s["accum_update"] + eps) / xp.sqrt(accum + eps) * g
+    var = s["var"] - update * s["lr"]
+    accum_update = s["accum_update"] * rho + update * update * (1 - rho)
+    return {"var": var, "accum": accum, "accum_update": accum_update}
+
+
+def _adagrad(xp, s, a):
+    g = s["grad"]
+    accum = s["accum"] + g * g if a.get("update_slots", True) else s["accum"]
+    return {"var": s["var"] - g * s["lr"] / xp.sqrt(accum), "accum": accum}
+
+
+def _adagrad_v2(xp, s, a):
+    g = s["grad"]
+    accum = s["accum"] + g * g if a.get("update_slots", True) else s["accum"]
+    return {"var": s["var"] - g * s["lr"] / (xp.sqrt(accum) + s["epsilon"]), "accum": accum}
+
+
+def _proximal_adagrad(xp, s, a):
+    g, l1, l2 = s["grad"], s["l1"], s["l2"]
+    accum = s["accum"] + g * g
+    lr = s["lr"] / xp.sqrt(accum)
+    prox = s["var"] - g * lr
+    if l1 > 0:
+        var = _proximal_shrink(xp, prox, lr * l1, 1 + l2 * lr)
+    else:
+        var = prox / (1 + l2 * lr)
+    return {"var": var, "accum": accum}
+
+
+def _adagrad_da(xp, s, a):
+    g, lr, l1, l2 = s["grad"], s["lr"], s["l1"], s["l2"]
+    step = s["global_step"]
+    acc = s["gradient_accumulator"] + g
+    sq = s["gradient_squared_accumulator"] + g * g
+    denom = l2 * (step * lr) + xp.sqrt(sq)
+    if l1 > 0:
+        var = lr * -xp.sign(acc) * xp.maximum(xp.abs(acc) - step * l1, 0) / denom
+    else:
+        var = lr * acc * -1 / denom
+    return {"var": var, "gradient_accumulator": acc, "gradient_squared_accumulator": sq}
+
+
+def _adam_moments(s):
+    g, b1, b2 = s["grad"], s["beta1"], s["beta2"]
+    m = s["m"] + (g - s["m"]) * (1 - b1)
+    v = s["v"] + (g * g - s["v"]) * (1 - b2)
+    alpha = s["lr"] * np.sqrt(1 - s["beta2_power"]) / (1 - s["beta1_power"])
+    return m, v, alpha
+
+
+def _adam(xp, s, a):
+    m, v, alpha = _adam_moments(s)
+    if a.get("use_nesterov", False):
+        b1 = s["beta1"]
+        step = (s["grad"] * (1 - b1) + b1 * m) * alpha / (xp.sqrt(v) + s["epsilon"])
+    else:
+        step = m * alpha / (xp.sqrt(v) + s["epsilon"])
+    return {"var": s["var"] - step, "m": m, "v": v}
+
+
+def _adam_amsgrad(xp, s, a):
+    m, v, alpha = _adam_moments(s)
+    vhat = xp.maximum(s["vhat"], v)
+    return {"var": s["var"] - m * alpha / (xp.sqrt(vhat) + s["epsilon"]), "m": m, "v": v,
+            "vhat": vhat}
+
+
+def _ada_max(xp, s, a):
+    g = s["grad"]
+    m = s["m"] + (g - s["m"]) * (1 - s["beta1"])
+    v = xp.maximum(s["beta2"] * s["v"], xp.abs(g))
+    var = s["var"] - s["lr"] / (1 - s["beta1_power"]) * (m / (v + s["epsilon"]))
+    return {"var": var, "m": m, "v": v}
+
+
+def _momentum(xp, s, a):
+    lr, mom, g = s["lr"], s["momentum"], s["grad"]
+    accum = s["accum"] * mom + g
+    if a.get("use_nesterov", False):
+        return {"var": s["var"] - (g * lr + accum * mom * lr), "accum": accum}
+    return {"var": s["var"] - accum * lr, "accum": accum}
+
+
+def _keras_momentum(xp, s, a):
+    lr, mom, g = s["lr"], s["momentum"], s["grad"]
+    accum = s["accum"] * mom - g * lr
+    if a.get("use_nesterov", False):
+        return {"var": s["var"] + (accum * mom - g * lr), "accum": accum}
+    return {"var": s["var"] + accum, "accum": accum}
+
+
+def _rms_prop(xp, s, a):
+    g = s["grad"]
+    ms = s["ms"] + (g * g - s["ms"]) * (1 - s["rho"])
+    mom = s["mom"] * s["momentum"] + g * s["lr"] / xp.sqrt(ms + s["epsilon"])
+    return {"var": s["var"] - mom, "ms": ms, "mom": mom}
+
+
+def _sparse_rms_prop(xp, s, a):
+    g, rho = s["grad"], s["rho"]
+    ms = s["ms"] * rho + g * g * (1 - rho)
+    mom = s["mom"] * s["momentum"] + 1 / xp.sqrt(ms + s["epsilon"]) * s["lr"] * g
+    return {"var": s["var"] - mom, "ms": ms, "mom": mom}
+
+
+def _centered_rms_prop(xp, s, a):
+    g, rho = s["grad"], s["rho"]
+    ms = s["ms"] + (g * g - s["ms"]) * (1 - rho)
+    mg = s["mg"] + (g - s["mg"]) * (1 - rho)
+    denom = (ms - mg * mg) + s["epsilon"]
+    mom = s["mom"] * s["momentum"] + g * s["lr"] / xp.sqrt(denom)
+    return {"var": s["var"] - mom, "ms": ms, "mg": mg, "mom": mom}
+
+
+def _sparse_centered_rms_prop(xp, s, a):
+    g, rho = s["grad"], s["rho"]
+    ms = s["ms"] * rho + g * g * (1 - rho)
+    mg = s["mg"] * rho + g * (1 - rho)
+    denom = ms - mg * mg + s["epsilon"]
+    mom = s["mom"] * s["momentum"] + 1 / xp.sqrt(denom) * s["lr"] * g
+    return {"var": s["var"] - mom, "ms": ms, "mg": mg, "mom": mom}
+
+
+def _ftrl(xp, s, a):
+    g, var, accum, linear = s["grad"], s["var"], s["accum"], s["linear"]
+    lr, l1, l2, power = s["lr"], s["l1"], s["l2"], s["lr_power"]
+    shrunk = g + 2 * s["l2_shrinkage"] * var if "l2_shrinkage" in s else g
+    new_accum = accum + g * g
+    if power == -0.5:
+        grow = xp.sqrt(new_accum) - xp.sqrt(accum)
+        base = xp.sqrt(new_accum)
+    else:
+        grow = new_accum ** -power - accum ** -power
+        base = new_accum ** -power
+    if a.get("multiply_linear_by_lr", False):
+        linear = linear + (shrunk * lr - grow * var)
+        l1_adj = l1 * lr
+        y = base + 2 * l2 * lr
+    else:
+        linear = linear + (shrunk - grow / lr * var)
+        l1_adj = l1
+        y = base / lr + 2 * l2
+    x = xp.clip(linear, -l1_adj, l1_adj) - linear
+    return {"var": x / y, "accum": new_accum, "linear": linear}
+
+
+def _add_sign(xp, s, a):
+    g, beta = s["grad"], s["beta"]
+    m = s["m"] * beta + g * (1 - beta)
+    sign_gm = xp.sign(g) * xp.sign(m)
+    return {"var": s["var"] - s["lr"] * (s["alpha"] + s["sign_decay"] * sign_gm) * g, "m": m}
+
+
+def _power_sign(xp, s, a):
+    g, beta = s["grad"], s["beta"]
+    m = s["m"] * beta + g * (1 - beta)
+    sign_gm = xp.sign(g) * xp.sign(m)
+    scale = xp.exp(s["logbase"] * s["sign_decay"] * sign_gm)
+    return {"var": s["var"] - s["lr"] * scale * g, "m": m}
+
+
+# algorithm -> (dense formula, sparse formula or None where TF's sparse functor is the same).
+_ALGORITHMS = {
+    "GradientDescent": (_gradient_descent, None),
+    "ProximalGradientDescent": (_proximal_gradient_descent, None),
+    "Adadelta": (_adadelta, None),
+    "Adagrad": (_adagrad, None),
+    "AdagradV2": (_adagrad_v2, None),
+    "ProximalAdagrad": (_proximal_adagrad, None),
+    "AdagradDA": (_adagrad_da, None),
+    "Adam": (_adam, None),
+    "AdamWithAmsgrad": (_adam_amsgrad, None),
+    "AdaMax": (_ada_max, None),
+    "Momentum": (_momentum, None),
+    "KerasMomentum": (_keras_momentum, None),
+    "RMSProp": (_rms_prop, _sparse_rms_prop),
+    "CenteredRMSProp": (_centered_rms_prop, _sparse_centered_rms_prop),
+    "Ftrl": (_ftrl, None),
+    "FtrlV2": (_ftrl, None),
+    "AddSign": (_add_sign, None),
+    "PowerSign": (_power_sign, None),
+}
+_ATTRS = ("use_nesterov", "update_slots", "multiply_linear_by_lr")
+
+
+class _Signature:
+    """Where a training op's inputs sit: slots, scalars, the gradient, the indices."""
+
+    def __init__(self, op_type):
+        op_def = op_def_registry.get(op_type)
+        self.slots, self.scalars = [], []
+        self.grad = self.indices = None
+        for i, arg in enumerate(op_def.input_arg):
+            if arg.is_ref or arg.type == _DT_RESOURCE:
+                self.slots.append((i, arg.name))
+            elif arg.name in ("grad", "delta"):
+                self.grad = (i, arg.name)
+            elif arg.name == "indices":
+                self.indices = i
+            else:
+                self.scalars.append((i, arg.name))
+
+
+def _check_scalars(ctx, sig, args, dtype):
+    out = {}
+    for i, name in sig.scalars:
+        v = args[i]
+        if v.ndim != 0:
+            raise _bad(ctx, f"{name} is not a scalar: {_dims(v.shape)}")
+        out[name] = v if v.dtype == dtype else v.astype(dtype)
+    return out
+
+
+def _read_slots(ctx, sig, args):
+    refs = [args[i] for i, _ in sig.slots]
+    values = [read_ref(r, ctx.op) for r in refs]
+    var = values[0]
+    for (_, name), value in zip(sig.slots[1:], values[1:]):
+        if value.shape != var.shape:
+            raise _bad(ctx, f"var and {name} do not have the same shape{_dims(var.shape)} "
+                            f"{_dims(value.shape)}")
+    return refs, values
+
+
+def _dense_factory(ctx, formula, returns_ref):
+    xp = ctx.xp
+    sig = _Signature(ctx.type)
+    attrs = {k: ctx.attr(k) for k in _ATTRS if ctx.attr(k) is not None}
+    names = [name for _, name in sig.slots]
+    gi, gname = sig.grad
+    in_place_sgd = formula is _gradient_descent
+
+    def run(*args):
+        refs, values = _read_slots(ctx, sig, args)
+        var = values[0]
+        s = _check_scalars(ctx, sig, args, var.dtype)
+        grad = args[gi]
+        if grad.shape != var.shape:
+            raise _bad(ctx, f"var and {gname} do not have the same shape{_dims(var.shape)} "
+                            f"{_dims(grad.shape)}")
+        if in_place_sgd and returns_ref and grad.dtype == var.dtype and _writable(var):
+            xp.subtract(var, grad * s["alpha"], out=var)  # the common case, without a copy
+            return refs[0] if returns_ref else None
+        s.update(zip(names, values))
+        s["grad"] = grad
+        for name, value in formula(xp, s, attrs).items():
+            ref = refs[names.index(name)]
+            if returns_ref:
+                store(xp, ref, value.astype(var.dtype, copy=False))
+            elif value is not ref.value:  # resource: copy-on-write (formulas make new arrays)
+                ref.value = xp.asarray(value).astype(var.dtype, copy=False)
+        return refs[0] if returns_ref else None
+
+    return run
+
+
+def _rounds(indices):
+    """Positions of ``indices`` grouped so that no round repeats an index, in order: round k
+    holds the k-th occurrence of every index (numpy int arrays)."""
+    idx = np.asarray(indices.get() if hasattr(indices, "get") else indices).astype(np.int64)
+    n = idx.shape[0]
+    if n == 0:
+        return []
+    order = np.argsort(idx, kind="stable")
+    sorted_idx = idx[order]
+    starts = np.r_[True, sorted_idx[1:] != sorted_idx[:-1]]
+    if starts.all():
+        return [np.arange(n)]
+    group_start = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n) - group_start
+    return [np.nonzero(rank == k)[0] for k in range(int(rank.max()) + 1)]
+
+
+def _sparse_factory(ctx, formula, returns_ref):
+    xp = ctx.xp
+    sig = _Signature(ctx.type)
+    attrs = {k: ctx.attr(k) for k in _ATTRS if ctx.attr(k) is not None}
+    names = [name for _, name in sig.slots]
+    gi, gname = sig.grad
+
+    def run(*args):
+        refs, values = _read_slots(ctx, sig, args)
+        var = values[0]
+        if var.ndim < 1:
+            raise _bad(ctx, "var must be at least 1 dimensional")
+        indices, grad = args[sig.indices], args[gi]
+        if indices.ndim != 1:
+            raise _bad(ctx, "indices must be one-dimensional")
+        s = _check_scalars(ctx, sig, args, var.dtype)
+        if grad.ndim != var.ndim:
+            raise _bad(ctx, f"var and {gname} do not have the same shape{_dims(var.shape)} "
+                            f"{_dims(grad.shape)}")
+        for d in range(1, var.ndim):
+            if var.shape[d] != grad.shape[d]:
+                raise _bad(ctx, f"var and {gname} must match in dimension {d}")
+        n = indices.shape[0]
+        if grad.shape[0] != n:
+            raise _bad(ctx, f"{gname} must be the same size as indices in the first dimension.")
+        rows = var.shape[0]
+        bad = (indices < 0) | (indices >= rows)
+        if n and bool(xp.any(bad)):
+            at = int(xp.argmax(bad))
+            raise _bad(ctx, f"Index {int(indices[at])} at offset {at} in indices is out of "
+                            "range")
+        arrays = [_mutable(xp, r, copy=not returns_ref) for r in refs] if n else []
+        for pos in _rounds(indices):
+            p = pos if xp is np else xp.asarray(pos)
+            rows_idx = indices[p]
+            sub = dict(s)
+            sub.update((name, a[rows_idx]) for name, a in zip(names, arrays))
+            sub["grad"] = grad[p]
+            for name, value in formula(xp, sub, attrs).items():
+                arrays[names.index(name)][rows_idx] = value
+        return refs[0] if returns_ref else None
+
+    return run
+
+
+def _register_algorithm(algo, dense, sparse):
+    forms = [(f"Apply{algo}", False, True), (f"ResourceApply{algo}", False, False),
+             (f"SparseApply{algo}", True, True), (f"ResourceSparseApply{algo}", True, False)]
+    for op_type, is_sparse, returns_ref in forms:
+        if op_def_registry.get(op_type) is None:
+            continue
+        formula = (sparse or dense) if is_sparse else dense
+        factory = _sparse_factory if is_sparse else _dense_factory
+
+        def _factory(ctx, factory=factory, formula=formula, returns_ref=returns_ref):
+            return factory(ctx, formula, returns_ref)
+
+        kernel(op_type)(_factory)
+
+
+for _algo, (_dense, _sparse) in _ALGORITHMS.items():
+    _register_algorithm(_algo, _dense, _sparse)
+
+
+# -- scatter updates -----------------------------------------------------------------------------
+_SCATTER = {"Add": "add", "Sub": "subtract", "Mul": "multiply", "Div": "divide",
+            "Max": "maximum", "Min": "minimum", "Update": None}
+
+
+def _index_str(shape, flat_pos) -> str:
+    return ",".join(str(int(i)) for i in np.unravel_index(flat_pos, shape)) if shape else ""
+
+
+def _scatter_factory(ctx, ufunc, returns_ref):
+    xp = ctx.xp
+    op = ctx.op
+
+    def run(ref, indices, updates):
+        params = read_ref(ref, op)
+        if params.ndim < 1:
+            raise _bad(ctx, f"params must be at least 1-D, got shape {_dims(params.shape)}")
+        want = tuple(indices.shape) + tuple(params.shape[1:])
+        if updates.ndim != 0 and tuple(updates.shape) != want:
+            raise _bad(ctx, f"Must have updates.shape = indices.shape + params.shape[1:] or "
+                            f"updates.shape = [], got updates.shape {_dims(updates.shape)}, "
+                            f"indices.shape {_dims(indices.shape)}, params.shape "
+                            f"{_dims(params.shape)}")
+        rows = params.shape[0]
+        flat = indices.reshape(-1)
+        bad = (flat < 0) | (flat >= rows)
+        if flat.size and bool(xp.any(bad)):
+            at = int(xp.argmax(bad))
+            raise _bad(ctx, f"indices[{_index_str(indices.shape, at)}] = {int(flat[at])} is "
+                            f"not in [0, {rows})")
+        if not flat.size:
+            return ref if returns_ref else None
+        target = _mutable(xp, ref, copy=not returns_ref)
+        values = updates.astype(target.dtype, copy=False)
+        if values.ndim:
+            values = values.reshape((flat.shape[0],) + target.shape[1:])
+        if ufunc is None:
+            target[flat] = values
+        elif ufunc == "divide" and target.dtype.kind in "iu":
+            # C++ integer division truncates; duplicates divide one after the other.
+            values = xp.broadcast_to(values, (flat.shape[0],) + target.shape[1:])
+            for pos in _rounds(flat):
+                p = pos if xp is np else xp.asarray(pos)
+                rows_idx = flat[p]
+                num, den = target[rows_idx], values[p]
+                target[rows_idx] = xp.sign(num) * xp.sign(den) * (xp.abs(num) // xp.abs(den))
+        else:
+            scatter_at(xp, ufunc, target, flat, values)
+        return ref if returns_ref else None
+
+    return run
+
+
+def _register_scatter(name, ufunc):
+    @kernel(f"Scatter{name}")
+    def _ref_factory(ctx):
+        return _scatter_factory(ctx, ufunc, True)
+
+    @kernel(f"ResourceScatter{name}")
+    def _resource_factory(ctx):
+        return _scatter_factory(ctx, ufunc, False)
+
+
+for _name, _ufunc in _SCATTER.items():
+    _register_scatter(_name, _ufunc)
