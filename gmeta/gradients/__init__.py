@@ -23,7 +23,7 @@ from gmeta.gradients._registry import (
     NotDifferentiable, RegisterGradient, get_gradient_function, no_gradient,
     not_differentiable_ops, registered_gradients,
 )
-from gmeta.gradients import array_grad, math_grad, nn_grad  # noqa: F401,E402 - registrations
+from gmeta.gradients import array_grad, math_grad, nn_grad, reduction_grad  # noqa: F401,E402
 
 NoGradient = no_gradient
 

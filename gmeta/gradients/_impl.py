@@ -17,6 +17,7 @@ import weakref
 
 from gmeta import dtypes
 from gmeta.framework import ops as ops_lib
+from gmeta.framework.op_def_library import apply_op
 from gmeta.gradients._indexed_slices import IndexedSlices
 from gmeta.gradients._registry import get_gradient_function
 
@@ -115,7 +116,7 @@ def _default_grad_ys(grad_ys, ys, colocate, g):
     if len(grad_ys) != len(ys):
         raise ValueError(f"Length mismatch. Passed {len(grad_ys)} grad_ys for {len(ys)} ys")
     grad_ys = [None if gy is None else ops_lib.convert_to_tensor_or_indexed_slices(
-        gy, name="grad_y") for gy in grad_ys]
+        gy, name=f"grad_y_{i}") for i, gy in enumerate(grad_ys)]
     out = []
     for i, (y, grad_y) in enumerate(zip(ys, grad_ys)):
         with _maybe_colocate_with(g, y.op, colocate):
@@ -200,7 +201,8 @@ def _aggregate_indexed_slices(grads):
         return grads[0]
     grads = [x for x in grads if x is not None]
     if any(isinstance(x, ops_lib.Tensor) for x in grads):
-        return math_ops.add_n(grads)
+        # The sparse terms convert to dense inside the AddN's scope, as in TF's add_n.
+        return apply_op("AddN", inputs=grads)
     grads = [_as_indexed_slices(x) for x in grads]
     int32 = [x for x in grads if x.indices.dtype.base_dtype == dtypes.int32]
     if int32 and len(int32) != len(grads):

@@ -97,15 +97,11 @@ def _indexed_slices_to_tensor(value, dtype=None, name=None, as_ref=False):
                                    num_segments=value.dense_shape[0], name=name)
 
 
-def _is_dtype(dtype):
+def _conversion(value, dtype=None, name=None, as_ref=False):
     from gmeta import dtypes
 
-    return dtypes.as_dtype(dtype)
-
-
-def _conversion(value, dtype=None, name=None, as_ref=False):
-    return _indexed_slices_to_tensor(value, None if dtype is None else _is_dtype(dtype), name,
-                                     as_ref)
+    return _indexed_slices_to_tensor(value, None if dtype is None else dtypes.as_dtype(dtype),
+                                     name, as_ref)
 
 
 ops_lib.register_tensor_conversion_function(IndexedSlices, _conversion)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from gmeta import dtypes
 from gmeta.framework import op_def_library
 from gmeta.framework import ops as ops_lib
 
@@ -182,5 +181,3 @@ def indexed_slices_to_tensor(grad):
     return apply_op("UnsortedSegmentSum", data=grad.values, segment_ids=grad.indices,
                     num_segments=grad.dense_shape[0])
 
-
-INT32 = dtypes.int32

@@ -68,8 +68,7 @@ def _leaky_relu_grad_grad(op, grad):
 def _elu_grad_grad(op, grad):
     x = op.inputs[1]
     return (_act_grad(op.type, grad, x),
-            array_ops.where(x < (0 if op.type == "EluGrad" else 0.0), grad * op.inputs[0],
-                            array_ops.zeros_like(x)))
+            array_ops.where(x < 0.0, grad * op.inputs[0], array_ops.zeros_like(x)))
 
 
 @RegisterGradient("SoftplusGrad")
