@@ -8,9 +8,14 @@ from gmeta.framework.shape_inference import constant_value, constant_value_as_sh
 from gmeta.framework.tensor_shape import TensorShape
 
 
+# TF: the cwise math gradients keep input 0's shape (their inputs need only the same size)...
+si.register("TanhGrad", "SigmoidGrad", "SqrtGrad", "RsqrtGrad", "ReciprocalGrad", "InvGrad")(
+    si.unchanged_shape)
+
+
+# ... while the activation gradients merge the shapes of both inputs.
 @si.register("ReluGrad", "Relu6Grad", "EluGrad", "SeluGrad", "SoftplusGrad", "SoftsignGrad",
-             "LeakyReluGrad", "TanhGrad", "SigmoidGrad", "SqrtGrad", "RsqrtGrad",
-             "ReciprocalGrad", "InvGrad")
+             "LeakyReluGrad")
 def _elementwise_grad(op):
     a, b = op.inputs[0].shape, op.inputs[1].shape
     try:
