@@ -29,12 +29,14 @@ from gmeta.devices.spec import DeviceSpec  # noqa: F401
 from gmeta.framework.tensor_util import make_ndarray, make_tensor_proto  # noqa: F401
 from gmeta.framework.random_seed import set_random_seed  # noqa: F401
 from gmeta.ops.constant_op import constant  # noqa: F401
-from gmeta.ops.control_flow_ops import group, no_op, tuple_ as tuple, with_dependencies  # noqa: F401,A001
+from gmeta.ops.control_flow_ops import (  # noqa: F401
+    group, no_op, tuple_ as tuple, with_dependencies,  # noqa: A001 - TF's name
+)
 from gmeta.ops.variables import (  # noqa: F401
-    Variable, VariableAggregation, VariableSynchronization, all_variables, global_variables, global_variables_initializer,
-    initialize_all_variables, initialize_variables, is_variable_initialized,
-    local_variables, local_variables_initializer, model_variables, moving_average_variables,
-    trainable_variables, variables_initializer,
+    Variable, VariableAggregation, VariableSynchronization, all_variables, global_variables,
+    global_variables_initializer, initialize_all_variables, initialize_variables,
+    is_variable_initialized, local_variables, local_variables_initializer, model_variables,
+    moving_average_variables, trainable_variables, variables_initializer,
 )
 from gmeta.ops.random_ops import random_normal, random_uniform, truncated_normal  # noqa: F401
 from gmeta.ops.array_ops import *  # noqa: F401,F403,E402

@@ -17,7 +17,6 @@ from gmeta import dtypes
 from gmeta.devices import spec as device_spec
 from gmeta.framework import op_def_library, op_def_registry
 from gmeta.framework import ops as ops_lib
-from gmeta.framework.tensor_shape import TensorShape
 
 
 def _parse_input(s: str):
@@ -263,7 +262,7 @@ def _import_graph_def(graph_def, input_map, return_elements, name, graph, clear_
         new_ops[name] = op
         created.append((node, op))
 
-    # -- pass 2: link inputs ------------------------------------------------------------------------
+    # -- pass 2: link inputs -----------------------------------------------------------------------
     controls: dict = {}
     for (node, op), node_input in zip(created, node_inputs):
         inputs, ctrl = [], []

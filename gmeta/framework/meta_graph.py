@@ -223,7 +223,8 @@ def _node_def_for_export(node, export_scope, unbound, clear_devices):
         else:
             out.input.append(strip_name_scope(inp, export_scope))
     if "_class" in out.attr and export_scope:
-        kept = [strip_name_scope(s.decode(), export_scope).encode() for s in out.attr["_class"].list.s
+        kept = [strip_name_scope(s.decode(), export_scope).encode()
+                for s in out.attr["_class"].list.s
                 if not s.startswith(b"loc:@") or _in_scope(s[5:].decode(), export_scope)]
         del out.attr["_class"].list.s[:]
         out.attr["_class"].list.s.extend(kept)
@@ -528,7 +529,7 @@ def _rename_proto(proto, renames, scope):
         proto.enqueue_op_name.extend(ops)
 
 
-# -- device_map --------------------------------------------------------------------------------------
+# -- device_map ------------------------------------------------------------------------------------
 def _device_map_function(device_map):
     """A ``device_map`` (callable, or rules ``{pattern: target}``) as f(NodeDef) -> device.
 
