@@ -53,6 +53,26 @@ def seed_mlp_forward(tf, workdir):
     return _session(tf, logits, {x: feed})
 
 
+def _train_step(tf, sizes, batch):
+    x, logits, feed = _mlp(tf, sizes, batch)
+    labels = tf.placeholder(tf.int32, [batch], name="labels")
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels,
+                                                                         logits=logits))
+    train = tf.train.GradientDescentOptimizer(0.01).minimize(loss)
+    y = np.random.default_rng(1).integers(0, sizes[-1], batch).astype(np.int32)
+    return _session(tf, [train, loss], {x: feed, labels: y})
+
+
+def seed_mlp_train(tf, workdir):
+    """One SGD step of the seed MLP (28-128-32-10), batch 100: forward, gradients, update."""
+    return _train_step(tf, [28, 128, 32, 10], 100)
+
+
+def mnist_mlp_train(tf, workdir):
+    """One SGD step of an MNIST-size MLP (784-1024-1024-10), batch 512."""
+    return _train_step(tf, [784, 1024, 1024, 10], 512)
+
+
 def _deep_graph(tf, layers=2250, width=8):
     """``layers`` x (Variable + MatMul + add + Relu): 8 nodes a layer, 18,001 in all."""
     h = tf.placeholder(tf.float32, [None, width], name="x")
@@ -129,6 +149,8 @@ def restore_256mb(tf, workdir):
 WORKLOADS = {
     "tiny_add": Workload(tiny_add),
     "seed_mlp_forward": Workload(seed_mlp_forward),
+    "seed_mlp_train": Workload(seed_mlp_train),
+    "mnist_mlp_train": Workload(mnist_mlp_train, heavy=True),
     "import_18k": Workload(import_18k, heavy=True),
     "export_18k": Workload(export_18k, heavy=True),
     "save_256mb": Workload(save_256mb, unit="MB/s", megabytes=_CKPT_MB, heavy=True),

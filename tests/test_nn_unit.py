@@ -71,6 +71,15 @@ def test_nn_graph_matches_tf(nn_graph, case):
 
 
 @pytest.mark.parametrize("case", sorted(make_vs_fixtures.NN_CASES))
+def test_nn_graph_node_order_matches_tf(nn_graph, case):
+    """The nodes come in TF's creation order too (GraphDefs equal node for node)."""
+    g, _ = nn_graph
+    prefix = case + "/"
+    assert ([n.name for n in g.as_graph_def().node if n.name.startswith(prefix)]
+            == [n.name for n in _TF_NN.node if n.name.startswith(prefix)])
+
+
+@pytest.mark.parametrize("case", sorted(make_vs_fixtures.NN_CASES))
 def test_nn_static_shapes_match_tf(nn_graph, case):
     _, outs = nn_graph
     got = [[None if t.shape.ndims is None else t.shape.as_list(), t.dtype.name, t.name]

@@ -55,19 +55,6 @@ def _tmp_suffix() -> str:
     return f".tempstate{int.from_bytes(os.urandom(8), 'little')}"
 
 
-def _fsync_dir(path: str):
-    try:
-        fd = os.open(path or ".", os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows cannot open directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - some filesystems refuse directory fsync
-        pass
-    finally:
-        os.close(fd)
-
-
 def _make_dir(prefix: str):
     """Creates the prefix's directory (one level, like TF's ``CreateDir(Dirname(prefix))``)."""
     d = os.path.dirname(prefix)

@@ -10,13 +10,14 @@ from google.protobuf.message import DecodeError
 
 from gmeta.checkpoint import crc32c
 from gmeta.checkpoint._format import (_CHUNK, _STRING, _U32, HEADER_KEY, _encode_lengths,
-                                      _fsync_dir, _header_bytes, _key_bytes, _name,
-                                      _lengths_crc, _load_index, _make_dir, _remove_quietly,
+                                      _header_bytes, _key_bytes, _name, _lengths_crc,
+                                      _load_index, _make_dir, _remove_quietly,
                                       _string_elements, _tmp_suffix, _to_array, _write_all,
                                       _write_file, data_filename, index_filename)
 from gmeta.checkpoint.slices import TensorSlice, encode_tensor_name_slice
 from gmeta.checkpoint.table import build_table
 from gmeta.errors import DataLossError, InvalidArgumentError, NotFoundError, OpError
+from gmeta.framework.fileio import fsync_dir
 from gmeta.proto import BundleEntryProto
 
 
@@ -229,7 +230,7 @@ class BundleWriter:
             self._cleanup()
             raise
         if self._sync:
-            _fsync_dir(os.path.dirname(self._prefix))
+            fsync_dir(os.path.dirname(self._prefix))
 
     def abort(self) -> None:
         """Discards everything written so far (the temporaries); final names are untouched."""
@@ -352,7 +353,7 @@ def merge_bundles(prefixes, output_prefix, *, allow_missing_files: bool = False,
         _remove_quietly(tmp_index)
         raise
     if sync:
-        _fsync_dir(os.path.dirname(output_prefix))
+        fsync_dir(os.path.dirname(output_prefix))
     for prefix in merged:
         if os.path.abspath(index_filename(prefix)) != os.path.abspath(index_path):
             _remove_quietly(index_filename(prefix))

@@ -175,6 +175,23 @@ def _crop(dxpad, wh, ww, h, w):
     return dxpad[:, wh.before:wh.before + h, ww.before:ww.before + w, :]
 
 
+def _padded_zeros(xp, n, h, w, c, wh, ww, dtype):
+    """The zeroed padded input an input gradient scatter-adds into."""
+    return xp.zeros((n, h + wh.before + wh.after, w + ww.before + ww.after, c), dtype)
+
+
+def _input_grad(xp, dxpad, wh, ww, h, w, dtype, nchw):
+    """An input gradient's result: ``dxpad`` cropped, cast to ``dtype``, in the data format."""
+    dx = _crop(dxpad, wh, ww, h, w).astype(dtype)
+    return _from_nhwc(xp, xp.ascontiguousarray(dx), nchw)
+
+
+def _kernel_dtypes(ctx):
+    """The output dtype and the dtype the kernel computes in (float32 for half precision)."""
+    dtype = ctx.output_np_dtype()
+    return dtype, _compute_dtype(dtype)
+
+
 def _group_filter(w, groups):
     """HWIO ``(KH, KW, Cg, OC)`` -> ``(G, KH*KW*Cg, OC/G)`` for a batched matmul."""
     kh, kw, cg, oc = w.shape
@@ -203,10 +220,8 @@ def _conv_depths(ctx, c, w_shape):
 
 @kernel("Conv2D")
 def _conv2d(ctx):
-    xp = ctx.xp
-    g = _conv_geom(ctx)
-    dtype = ctx.output_np_dtype()
-    cdt = _compute_dtype(dtype)
+    xp, g = ctx.xp, _conv_geom(ctx)
+    dtype, cdt = _kernel_dtypes(ctx)
 
     def run(x, w):
         _check_rank(ctx, x, 4, "convolution input")
@@ -256,25 +271,39 @@ def _check_out_backprop(ctx, dy_nhwc, n, wh, ww, oc, sizes, k_hw, g):
                         f"the input batch {n} and the filter's output depth {oc}")
 
 
+def _backprop_input_args(ctx, xp, g, input_sizes, w, dy):
+    """An input gradient's checked inputs: ``dy`` in NHWC and the NHWC input shape."""
+    _check_rank(ctx, w, 4, "filter")
+    _check_rank(ctx, dy, 4, "out_backprop")
+    dy = _to_nhwc(xp, dy, g.nchw)
+    return dy, _input_sizes(ctx, input_sizes, g.nchw, dy, w.shape[2])
+
+
+def _backprop_filter_args(ctx, xp, g, x, filter_sizes, dy):
+    """A filter gradient's checked inputs: ``x`` and ``dy`` in NHWC and the filter shape."""
+    _check_rank(ctx, x, 4, "input")
+    _check_rank(ctx, dy, 4, "out_backprop")
+    if filter_sizes.ndim != 1 or filter_sizes.shape[0] != 4:
+        raise _bad(ctx, f"filter_sizes must be a vector of 4 elements, got shape "
+                        f"{_dims(filter_sizes.shape)}")
+    sizes = _ints(filter_sizes)
+    return _to_nhwc(xp, x, g.nchw), _to_nhwc(xp, dy, g.nchw), sizes
+
+
 @kernel("Conv2DBackpropInput")
 def _conv2d_backprop_input(ctx):
-    xp = ctx.xp
-    g = _conv_geom(ctx)
-    dtype = ctx.output_np_dtype()
-    cdt = _compute_dtype(dtype)
+    xp, g = ctx.xp, _conv_geom(ctx)
+    dtype, cdt = _kernel_dtypes(ctx)
 
     def run(input_sizes, w, dy):
-        _check_rank(ctx, w, 4, "filter")
-        _check_rank(ctx, dy, 4, "out_backprop")
-        dy = _to_nhwc(xp, dy, g.nchw)
+        dy, (n, h, wd, c) = _backprop_input_args(ctx, xp, g, input_sizes, w, dy)
         kh, kw, fc, oc = w.shape
-        n, h, wd, c = _input_sizes(ctx, input_sizes, g.nchw, dy, fc)
         groups = _conv_depths(ctx, c, w.shape)
         wh, ww, slices = _geometry(ctx, g, (h, wd), (kh, kw))
         _check_out_backprop(ctx, dy, n, wh, ww, oc, (h, wd), (kh, kw), g)
         k = len(slices)
         wc = w.astype(cdt, copy=False)
-        dxpad = xp.zeros((n, h + wh.before + wh.after, wd + ww.before + ww.after, c), cdt)
+        dxpad = _padded_zeros(xp, n, h, wd, c, wh, ww, cdt)
         if groups == 1:
             wt = wc.reshape(k * fc, oc).T
         else:
@@ -287,28 +316,18 @@ def _conv2d_backprop_input(ctx):
                 dg = d.reshape(-1, groups, oc // groups).transpose(1, 0, 2)
                 cols = xp.matmul(dg, wt).reshape(groups, -1, k, fc).transpose(1, 2, 0, 3)
             _col2im(xp, dxpad, cols.reshape(n1 - n0, wh.out, ww.out, k, c), slices, n0, n1)
-        dx = _crop(dxpad, wh, ww, h, wd).astype(dtype)
-        return _from_nhwc(xp, xp.ascontiguousarray(dx), g.nchw)
+        return _input_grad(xp, dxpad, wh, ww, h, wd, dtype, g.nchw)
 
     return run
 
 
 @kernel("Conv2DBackpropFilter")
 def _conv2d_backprop_filter(ctx):
-    xp = ctx.xp
-    g = _conv_geom(ctx)
-    dtype = ctx.output_np_dtype()
-    cdt = _compute_dtype(dtype)
+    xp, g = ctx.xp, _conv_geom(ctx)
+    dtype, cdt = _kernel_dtypes(ctx)
 
     def run(x, filter_sizes, dy):
-        _check_rank(ctx, x, 4, "input")
-        _check_rank(ctx, dy, 4, "out_backprop")
-        if filter_sizes.ndim != 1 or filter_sizes.shape[0] != 4:
-            raise _bad(ctx, f"filter_sizes must be a vector of 4 elements, got shape "
-                            f"{_dims(filter_sizes.shape)}")
-        kh, kw, fc, oc = _ints(filter_sizes)
-        x = _to_nhwc(xp, x, g.nchw)
-        dy = _to_nhwc(xp, dy, g.nchw)
+        x, dy, (kh, kw, fc, oc) = _backprop_filter_args(ctx, xp, g, x, filter_sizes, dy)
         n, h, wd, c = x.shape
         groups = _conv_depths(ctx, c, (kh, kw, fc, oc))
         wh, ww, slices = _geometry(ctx, g, (h, wd), (kh, kw))
@@ -334,10 +353,8 @@ def _check_depthwise(ctx, c, fc):
 
 @kernel("DepthwiseConv2dNative")
 def _depthwise(ctx):
-    xp = ctx.xp
-    g = _conv_geom(ctx)
-    dtype = ctx.output_np_dtype()
-    cdt = _compute_dtype(dtype)
+    xp, g = ctx.xp, _conv_geom(ctx)
+    dtype, cdt = _kernel_dtypes(ctx)
 
     def run(x, w):
         _check_rank(ctx, x, 4, "input")
@@ -362,49 +379,34 @@ def _depthwise(ctx):
 
 @kernel("DepthwiseConv2dNativeBackpropInput")
 def _depthwise_backprop_input(ctx):
-    xp = ctx.xp
-    g = _conv_geom(ctx)
-    dtype = ctx.output_np_dtype()
-    cdt = _compute_dtype(dtype)
+    xp, g = ctx.xp, _conv_geom(ctx)
+    dtype, cdt = _kernel_dtypes(ctx)
 
     def run(input_sizes, w, dy):
-        _check_rank(ctx, w, 4, "filter")
-        _check_rank(ctx, dy, 4, "out_backprop")
-        dy = _to_nhwc(xp, dy, g.nchw)
+        dy, (n, h, wd, c) = _backprop_input_args(ctx, xp, g, input_sizes, w, dy)
         kh, kw, fc, m = w.shape
-        n, h, wd, c = _input_sizes(ctx, input_sizes, g.nchw, dy, fc)
         _check_depthwise(ctx, c, fc)
         wh, ww, slices = _geometry(ctx, g, (h, wd), (kh, kw))
         _check_out_backprop(ctx, dy, n, wh, ww, c * m, (h, wd), (kh, kw), g)
         k = len(slices)
         wt = w.astype(cdt, copy=False).reshape(k, c, m).transpose(1, 2, 0)  # (C, M, K)
-        dxpad = xp.zeros((n, h + wh.before + wh.after, wd + ww.before + ww.after, c), cdt)
+        dxpad = _padded_zeros(xp, n, h, wd, c, wh, ww, cdt)
         for n0, n1 in _chunks(n, wh.out * ww.out * k * c):
             d = dy[n0:n1].astype(cdt, copy=False).reshape(-1, c, m).transpose(1, 0, 2)
             cols = xp.matmul(d, wt).transpose(1, 2, 0)  # (P, K, C)
             _col2im(xp, dxpad, cols.reshape(n1 - n0, wh.out, ww.out, k, c), slices, n0, n1)
-        dx = _crop(dxpad, wh, ww, h, wd).astype(dtype)
-        return _from_nhwc(xp, xp.ascontiguousarray(dx), g.nchw)
+        return _input_grad(xp, dxpad, wh, ww, h, wd, dtype, g.nchw)
 
     return run
 
 
 @kernel("DepthwiseConv2dNativeBackpropFilter")
 def _depthwise_backprop_filter(ctx):
-    xp = ctx.xp
-    g = _conv_geom(ctx)
-    dtype = ctx.output_np_dtype()
-    cdt = _compute_dtype(dtype)
+    xp, g = ctx.xp, _conv_geom(ctx)
+    dtype, cdt = _kernel_dtypes(ctx)
 
     def run(x, filter_sizes, dy):
-        _check_rank(ctx, x, 4, "input")
-        _check_rank(ctx, dy, 4, "out_backprop")
-        if filter_sizes.ndim != 1 or filter_sizes.shape[0] != 4:
-            raise _bad(ctx, f"filter_sizes must be a vector of 4 elements, got shape "
-                            f"{_dims(filter_sizes.shape)}")
-        kh, kw, fc, m = _ints(filter_sizes)
-        x = _to_nhwc(xp, x, g.nchw)
-        dy = _to_nhwc(xp, dy, g.nchw)
+        x, dy, (kh, kw, fc, m) = _backprop_filter_args(ctx, xp, g, x, filter_sizes, dy)
         n, h, wd, c = x.shape
         _check_depthwise(ctx, c, fc)
         wh, ww, slices = _geometry(ctx, g, (h, wd), (kh, kw))
@@ -501,27 +503,15 @@ def _max_pool_nhwc(ctx, xp, x, p):
     return out
 
 
-@kernel("MaxPool")
+@kernel("MaxPool", "MaxPoolV2")
 def _max_pool(ctx):
+    """MaxPool; MaxPoolV2 takes its ksize/strides as inputs (``window``) instead of attrs."""
     xp = ctx.xp
-    p = _pool_geom(ctx)
+    p = _pool_geom(ctx, with_window=ctx.type == "MaxPool")
 
-    def run(x):
+    def run(x, *window):
         _check_rank(ctx, x, 4, "input")
-        y = _max_pool_nhwc(ctx, xp, _to_nhwc(xp, x, p.geom.nchw), p)
-        return _from_nhwc(xp, y, p.geom.nchw)
-
-    return run
-
-
-@kernel("MaxPoolV2")
-def _max_pool_v2(ctx):
-    xp = ctx.xp
-    p = _pool_geom(ctx, with_window=False)
-
-    def run(x, ksize, strides):
-        _check_rank(ctx, x, 4, "input")
-        q = _runtime_window(ctx, p, ksize, strides)
+        q = _runtime_window(ctx, p, *window) if window else p
         y = _max_pool_nhwc(ctx, xp, _to_nhwc(xp, x, q.geom.nchw), q)
         return _from_nhwc(xp, y, q.geom.nchw)
 
@@ -542,10 +532,8 @@ def _avg_divisor(xp, h, w, wh, ww, p, dtype):
 
 @kernel("AvgPool")
 def _avg_pool(ctx):
-    xp = ctx.xp
-    p = _pool_geom(ctx)
-    dtype = ctx.output_np_dtype()
-    cdt = _compute_dtype(dtype)
+    xp, p = ctx.xp, _pool_geom(ctx)
+    dtype, cdt = _kernel_dtypes(ctx)
 
     def run(x):
         if x.ndim != 4:
@@ -600,32 +588,17 @@ def _max_pool_grad_nhwc(ctx, xp, x, grad, p):
     return xp.ascontiguousarray(_crop(dxpad, wh, ww, h, w))
 
 
-@kernel("MaxPoolGrad")
+@kernel("MaxPoolGrad", "MaxPoolGradV2")
 def _max_pool_grad(ctx):
+    """MaxPoolGrad; MaxPoolGradV2 takes its ksize/strides as inputs (``window``)."""
     xp = ctx.xp
-    p = _pool_geom(ctx)
+    p = _pool_geom(ctx, with_window=ctx.type == "MaxPoolGrad")
 
-    def run(x, y, grad):
+    def run(x, y, grad, *window):
         _check_rank(ctx, x, 4, "orig_input")
         _check_rank(ctx, y, 4, "orig_output")
         _check_rank(ctx, grad, 4, "grad")
-        nchw = p.geom.nchw
-        dx = _max_pool_grad_nhwc(ctx, xp, _to_nhwc(xp, x, nchw), _to_nhwc(xp, grad, nchw), p)
-        return _from_nhwc(xp, dx, nchw)
-
-    return run
-
-
-@kernel("MaxPoolGradV2")
-def _max_pool_grad_v2(ctx):
-    xp = ctx.xp
-    p = _pool_geom(ctx, with_window=False)
-
-    def run(x, y, grad, ksize, strides):
-        _check_rank(ctx, x, 4, "orig_input")
-        _check_rank(ctx, y, 4, "orig_output")
-        _check_rank(ctx, grad, 4, "grad")
-        q = _runtime_window(ctx, p, ksize, strides)
+        q = _runtime_window(ctx, p, *window) if window else p
         nchw = q.geom.nchw
         dx = _max_pool_grad_nhwc(ctx, xp, _to_nhwc(xp, x, nchw), _to_nhwc(xp, grad, nchw), q)
         return _from_nhwc(xp, dx, nchw)
@@ -635,10 +608,8 @@ def _max_pool_grad_v2(ctx):
 
 @kernel("AvgPoolGrad")
 def _avg_pool_grad(ctx):
-    xp = ctx.xp
-    p = _pool_geom(ctx)
-    dtype = ctx.output_np_dtype()
-    cdt = _compute_dtype(dtype)
+    xp, p = ctx.xp, _pool_geom(ctx)
+    dtype, cdt = _kernel_dtypes(ctx)
 
     def run(orig_input_shape, grad):
         if orig_input_shape.ndim != 1 or orig_input_shape.shape[0] != 4:
@@ -650,11 +621,10 @@ def _avg_pool_grad(ctx):
         wh, ww, slices = _geometry(ctx, p.geom, (h, w), p.ksize[1:3])
         _check_pool_grad(ctx, grad, n, wh, ww, c)
         g = grad.astype(cdt) / _avg_divisor(xp, h, w, wh, ww, p, cdt)
-        dxpad = xp.zeros((n, h + wh.before + wh.after, w + ww.before + ww.after, c), cdt)
+        dxpad = _padded_zeros(xp, n, h, w, c, wh, ww, cdt)
         for r, cc in slices:
             dxpad[:, r, cc, :] += g
-        dx = _crop(dxpad, wh, ww, h, w).astype(dtype)
-        return _from_nhwc(xp, xp.ascontiguousarray(dx), p.geom.nchw)
+        return _input_grad(xp, dxpad, wh, ww, h, w, dtype, p.geom.nchw)
 
     return run
 

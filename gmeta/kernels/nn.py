@@ -102,34 +102,27 @@ def _log_softmax(xp, x):
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
 
 
-@kernel("Softmax")
-def _softmax(ctx):
-    xp = ctx.xp
-    dtype = ctx.output_np_dtype()
+def _softmax(xp, x):
+    """Stable softmax over the last axis (``x`` already widened)."""
+    e = xp.exp(x - xp.max(x, axis=-1, keepdims=True))
+    return e / xp.sum(e, axis=-1, keepdims=True)
 
-    def run(x):
+
+def _over_last_axis(fn):
+    """An activation body applying ``fn`` over the last axis of ``x`` (widened); an empty ``x``
+    gives an empty result."""
+
+    def body(xp, x, ctx):
         _check_rank_at_least_1(ctx, x)
         if x.size == 0:
-            return xp.empty(x.shape, dtype)
-        w = _wide(xp, x)
-        e = xp.exp(w - xp.max(w, axis=-1, keepdims=True))
-        return (e / xp.sum(e, axis=-1, keepdims=True)).astype(dtype, copy=False)
+            return xp.empty(x.shape, ctx.output_np_dtype())
+        return fn(xp, _wide(xp, x))
 
-    return run
+    return body
 
 
-@kernel("LogSoftmax")
-def _log_softmax_kernel(ctx):
-    xp = ctx.xp
-    dtype = ctx.output_np_dtype()
-
-    def run(x):
-        _check_rank_at_least_1(ctx, x)
-        if x.size == 0:
-            return xp.empty(x.shape, dtype)
-        return _log_softmax(xp, _wide(xp, x)).astype(dtype, copy=False)
-
-    return run
+_register_activation("Softmax", _over_last_axis(_softmax))
+_register_activation("LogSoftmax", _over_last_axis(_log_softmax))
 
 
 # -- bias ----------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ imports this module, so building any array op has them in place.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from gmeta.framework import shape_inference as _si
@@ -559,6 +561,22 @@ def _np_dtype(t):
     return t.dtype.base_dtype.as_numpy_dtype
 
 
+def _register_fold(*op_types):
+    """Registers ``fn(t, values)`` as the partial evaluator of ``op_types`` for when all the
+    op's inputs have known values (``values``); the value is unknown (None) otherwise."""
+
+    def deco(fn):
+        @functools.wraps(fn)
+        def evaluate(t):
+            vals = _values(t.op.inputs)
+            return None if vals is None else fn(t, vals)
+
+        _si.register_constant(*op_types)(evaluate)
+        return fn
+
+    return deco
+
+
 @_si.register_constant("Shape", "ShapeN")
 def _shape_value(t):
     s = t.op.inputs[t.value_index].shape
@@ -577,10 +595,9 @@ def _rank_value(t):
     return None if nd is None else np.array(nd, np.int32)
 
 
-@_si.register_constant("Pack")
-def _pack_value(t):
-    vals = _values(t.op.inputs)
-    return None if vals is None else np.stack(vals, axis=t.op._attr("axis", 0))
+@_register_fold("Pack")
+def _pack_value(t, vals):
+    return np.stack(vals, axis=t.op._attr("axis", 0))
 
 
 @_si.register_constant("Unpack")
@@ -589,16 +606,14 @@ def _unpack_value(t):
     return None if v is None else np.take(v, t.value_index, axis=t.op._attr("axis", 0))
 
 
-@_si.register_constant("ConcatV2")
-def _concat_value(t):
-    vals = _values(t.op.inputs)
-    return None if vals is None else np.concatenate(vals[:-1], axis=int(vals[-1]))
+@_register_fold("ConcatV2")
+def _concat_value(t, vals):
+    return np.concatenate(vals[:-1], axis=int(vals[-1]))
 
 
-@_si.register_constant("Fill")
-def _fill_value(t):
-    vals = _values(t.op.inputs)
-    if vals is None or np.prod(vals[0], dtype=np.int64) > _MAX_FOLD:
+@_register_fold("Fill")
+def _fill_value(t, vals):
+    if np.prod(vals[0], dtype=np.int64) > _MAX_FOLD:
         return None
     return np.full(_int_list(vals[0]), vals[1], dtype=_np_dtype(t))
 
@@ -612,16 +627,14 @@ def _like_value(t):
     return fn(s.as_list(), dtype=_np_dtype(t))
 
 
-@_si.register_constant("Reshape")
-def _reshape_value(t):
-    vals = _values(t.op.inputs)
-    return None if vals is None else np.reshape(vals[0], _int_list(vals[1]))
+@_register_fold("Reshape")
+def _reshape_value(t, vals):
+    return np.reshape(vals[0], _int_list(vals[1]))
 
 
-@_si.register_constant("ExpandDims")
-def _expand_dims_value(t):
-    vals = _values(t.op.inputs)
-    return None if vals is None else np.expand_dims(vals[0], int(np.asarray(vals[1]).ravel()[0]))
+@_register_fold("ExpandDims")
+def _expand_dims_value(t, vals):
+    return np.expand_dims(vals[0], int(np.asarray(vals[1]).ravel()[0]))
 
 
 @_si.register_constant("Squeeze")
@@ -631,25 +644,20 @@ def _squeeze_value(t):
     return None if v is None else np.squeeze(v, axis=axes)
 
 
-@_si.register_constant("GatherV2")
-def _gather_value(t):
-    vals = _values(t.op.inputs)
-    if vals is None or t.op._attr("batch_dims", 0) != 0:
+@_register_fold("GatherV2")
+def _gather_value(t, vals):
+    if t.op._attr("batch_dims", 0) != 0:
         return None
     return np.take(vals[0], vals[1], axis=int(vals[2]))
 
 
-@_si.register_constant("Transpose")
-def _transpose_value(t):
-    vals = _values(t.op.inputs)
-    return None if vals is None else np.transpose(vals[0], _int_list(vals[1]))
+@_register_fold("Transpose")
+def _transpose_value(t, vals):
+    return np.transpose(vals[0], _int_list(vals[1]))
 
 
-@_si.register_constant("Slice")
-def _slice_value(t):
-    vals = _values(t.op.inputs)
-    if vals is None:
-        return None
+@_register_fold("Slice")
+def _slice_value(t, vals):
     index = tuple(slice(b, None if s == -1 else b + s)
                   for b, s in zip(_int_list(vals[1]), _int_list(vals[2])))
     return vals[0][index]
@@ -676,11 +684,8 @@ def _strided_slice_value(t):
     return out
 
 
-@_si.register_constant("Range")
-def _range_value(t):
-    vals = _values(t.op.inputs)
-    if vals is None:
-        return None
+@_register_fold("Range")
+def _range_value(t, vals):
     start, limit, delta = (v.item() for v in vals)
     if delta == 0:
         return None
@@ -690,10 +695,7 @@ def _range_value(t):
     return (start + np.arange(n) * delta).astype(_np_dtype(t))
 
 
-@_si.register_constant("BroadcastArgs")
-def _broadcast_args_value(t):
-    vals = _values(t.op.inputs)
-    if vals is None:
-        return None
+@_register_fold("BroadcastArgs")
+def _broadcast_args_value(t, vals):
     return np.array(np.broadcast_shapes(tuple(_int_list(vals[0])), tuple(_int_list(vals[1]))),
                     _np_dtype(t))

@@ -42,6 +42,8 @@ def _cast(x, dtype):
 
 
 def _zeros_like(x, name="zeros_like"):
+    """TF's ``zeros_like(x)``; not ``array_ops.zeros_like``, which differs for a static shape
+    with no elements (a ``Const`` there, a ValueError here)."""
     from gmeta.ops import init_ops
 
     with _scope(name, "zeros_like", [x]) as scope:
@@ -589,15 +591,22 @@ def _bias_add_shape(op):
     return [dims]
 
 
+def _matrix_and_vector_batch(op, names):
+    """The shapes of ``op``'s inputs 0 (a matrix) and 1 (a vector), rank-checked, and the batch
+    size they agree on; ``names`` name the two inputs in the error."""
+    matrix, vector = op.inputs[0].shape, op.inputs[1].shape
+    if matrix.ndims is not None and matrix.ndims != 2:
+        raise ValueError(f"Shape must be rank 2 but is rank {matrix.ndims}")
+    if vector.ndims is not None and vector.ndims != 1:
+        raise ValueError(f"Shape must be rank 1 but is rank {vector.ndims}")
+    batch = _merge_dim(matrix[0] if matrix.ndims else None, vector[0] if vector.ndims else None,
+                       f"{names[0]} shape {matrix} and {names[1]} shape {vector}")
+    return matrix, batch
+
+
 @_si.register("SparseSoftmaxCrossEntropyWithLogits")
 def _sparse_xent_shape(op):
-    logits, labels = op.inputs[0].shape, op.inputs[1].shape
-    if logits.ndims is not None and logits.ndims != 2:
-        raise ValueError(f"Shape must be rank 2 but is rank {logits.ndims}")
-    if labels.ndims is not None and labels.ndims != 1:
-        raise ValueError(f"Shape must be rank 1 but is rank {labels.ndims}")
-    batch = _merge_dim(logits[0] if logits.ndims else None, labels[0] if labels.ndims else None,
-                       f"logits shape {logits} and labels shape {labels}")
+    logits, batch = _matrix_and_vector_batch(op, ("logits", "labels"))
     return [[batch], [batch, logits[1] if logits.ndims else None]]
 
 
@@ -618,12 +627,5 @@ def _l2_loss_shape(op):
 
 @_si.register("InTopKV2", "InTopK")
 def _in_top_k_shape(op):
-    predictions, targets = op.inputs[0].shape, op.inputs[1].shape
-    if predictions.ndims is not None and predictions.ndims != 2:
-        raise ValueError(f"Shape must be rank 2 but is rank {predictions.ndims}")
-    if targets.ndims is not None and targets.ndims != 1:
-        raise ValueError(f"Shape must be rank 1 but is rank {targets.ndims}")
-    batch = _merge_dim(predictions[0] if predictions.ndims else None,
-                       targets[0] if targets.ndims else None,
-                       f"predictions shape {predictions} and targets shape {targets}")
+    _, batch = _matrix_and_vector_batch(op, ("predictions", "targets"))
     return [[batch]]

@@ -20,31 +20,28 @@ def _seeds(seed):
     return s1 or 0, s2 or 0
 
 
-def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=dtypes.float32, seed=None, name=None):
-    """Normal samples with values beyond two standard deviations redrawn."""
+def _scaled_normal(op_type, default_name, shape, mean, stddev, dtype, seed, name):
+    """``op_type``'s standard normal samples times ``stddev`` plus ``mean``, as TF builds them."""
     dtype = dtypes.as_dtype(dtype)
-    with ops_lib.name_scope_v1(name, "truncated_normal", [shape, mean, stddev]) as scope:
+    with ops_lib.name_scope_v1(name, default_name, [shape, mean, stddev]) as scope:
         shape_t = _shape_tensor(shape)
         mean_t = ops_lib.convert_to_tensor(mean, dtype=dtype, name="mean")
         stddev_t = ops_lib.convert_to_tensor(stddev, dtype=dtype, name="stddev")
         s1, s2 = _seeds(seed)
-        rnd = op_def_library.apply_op("TruncatedNormal", shape=shape_t, dtype=dtype, seed=s1,
-                                      seed2=s2)
+        rnd = op_def_library.apply_op(op_type, shape=shape_t, dtype=dtype, seed=s1, seed2=s2)
         mul = op_def_library.apply_op("Mul", x=rnd, y=stddev_t, name="mul")
         return op_def_library.apply_op("AddV2", x=mul, y=mean_t, name=scope)
+
+
+def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=dtypes.float32, seed=None, name=None):
+    """Normal samples with values beyond two standard deviations redrawn."""
+    return _scaled_normal("TruncatedNormal", "truncated_normal", shape, mean, stddev, dtype,
+                          seed, name)
 
 
 def random_normal(shape, mean=0.0, stddev=1.0, dtype=dtypes.float32, seed=None, name=None):
-    dtype = dtypes.as_dtype(dtype)
-    with ops_lib.name_scope_v1(name, "random_normal", [shape, mean, stddev]) as scope:
-        shape_t = _shape_tensor(shape)
-        mean_t = ops_lib.convert_to_tensor(mean, dtype=dtype, name="mean")
-        stddev_t = ops_lib.convert_to_tensor(stddev, dtype=dtype, name="stddev")
-        s1, s2 = _seeds(seed)
-        rnd = op_def_library.apply_op("RandomStandardNormal", shape=shape_t, dtype=dtype,
-                                      seed=s1, seed2=s2)
-        mul = op_def_library.apply_op("Mul", x=rnd, y=stddev_t, name="mul")
-        return op_def_library.apply_op("AddV2", x=mul, y=mean_t, name=scope)
+    return _scaled_normal("RandomStandardNormal", "random_normal", shape, mean, stddev, dtype,
+                          seed, name)
 
 
 def random_uniform(shape, minval=0, maxval=None, dtype=dtypes.float32, seed=None, name=None):
