@@ -243,7 +243,7 @@ def fuzz_src(tmp_path_factory):
     return os.path.basename(prefix), files
 
 
-@settings(max_examples=300, deadline=2000, database=None,
+@settings(max_examples=300, deadline=10000, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(which=st.sampled_from(["index", "data"]),
        flips=st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(1, 255)), max_size=4),
@@ -269,7 +269,7 @@ def test_random_damage_only_raises_gmeta_errors(fuzz_src, tmp_path, which, flips
         pass
 
 
-@settings(max_examples=300, deadline=2000, database=None,
+@settings(max_examples=300, deadline=10000, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(dtype=st.integers(0, 30), dims=st.lists(st.integers(-2, 1 << 62), max_size=4),
        offset=st.integers(-5, 1 << 62), size=st.integers(0, 1 << 62),
