@@ -368,8 +368,9 @@ def cast(x, dtype, name=None):
     Floats cast to integers truncate toward zero; anything cast to bool is ``x != 0``.
     """
     base = dtypes.as_dtype(dtype).base_dtype
-    if isinstance(x, _Tensor) and base == x.dtype:
-        return x
+    if (isinstance(x, _Tensor) or getattr(x, "_is_resource_variable", False)) and \
+            base == x.dtype:
+        return x  # as TF: a tensor or resource variable of that dtype comes back unchanged
     with ops_lib.name_scope_v1(name, "Cast", [x]) as scope:
         x = _convert(x, name="x")
         if x.dtype != base:

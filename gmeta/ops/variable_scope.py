@@ -32,7 +32,7 @@ from gmeta import dtypes
 from gmeta.framework import ops as ops_lib
 from gmeta.framework.ops import GraphKeys
 from gmeta.framework.tensor_shape import as_shape
-from gmeta.ops import init_ops
+from gmeta.ops import init_ops, resource_variable_ops
 from gmeta.ops import variables as variables_lib
 
 __all__ = [
@@ -206,10 +206,6 @@ class _VariableStore:
             raise ValueError(f"Variable {name} does not exist, or was not created with "
                              f"tf.get_variable(). Did you mean to set reuse=tf.AUTO_REUSE in "
                              f"VarScope?")
-        if use_resource:
-            raise NotImplementedError(f"resource variables (use_resource=True, variable {name!r}) "
-                                      f"are not supported by gmeta yet; it builds ref variables")
-
         if initializer is None:
             if shape is None:
                 raise ValueError(f"Variable {name} did not get an initializer, so its `shape` "
@@ -236,11 +232,14 @@ class _VariableStore:
                                  "instance of `tf.keras.initializers.*' and `shape` should be "
                                  "fully defined.")
 
-        v = variables_lib.Variable(initial_value=init_val, name=name, trainable=trainable,
-                                   collections=collections, caching_device=caching_device,
-                                   dtype=variable_dtype, validate_shape=validate_shape,
-                                   constraint=constraint, shape=shape,
-                                   synchronization=synchronization, aggregation=aggregation)
+        kwargs = dict(initial_value=init_val, name=name, trainable=trainable,
+                      collections=collections, caching_device=caching_device,
+                      dtype=variable_dtype, validate_shape=validate_shape, constraint=constraint,
+                      shape=shape, synchronization=synchronization, aggregation=aggregation)
+        if use_resource:
+            v = resource_variable_ops.ResourceVariable(**kwargs)
+        else:
+            v = variables_lib.Variable(use_resource=False, **kwargs)
         self._vars[name] = v
 
         if regularizer:
@@ -440,12 +439,13 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
         collections: Collections to add the variable to (default ``[GLOBAL_VARIABLES]``).
         caching_device, validate_shape, constraint: Passed to ``gm.Variable``.
         partitioner: Not supported (raises NotImplementedError).
-        use_resource: Must be falsy (resource variables are not supported yet).
+        use_resource: True: a ResourceVariable (VarHandleOp); default: the scope's setting,
+            else a ref variable (VariableV2), as TF with v2 behavior disabled.
         custom_getter: ``f(getter, name, *args, **kwargs)`` wrapping the creation.
         synchronization, aggregation: Recorded in the VariableDef, as TF does.
 
     Returns:
-        The created or existing ``gm.Variable``.
+        The created or existing ``gm.Variable`` (a ``ResourceVariable`` with use_resource).
 
     Raises:
         ValueError: creating an existing variable without reuse, reusing a missing one, a

@@ -19,6 +19,17 @@ from gmeta.framework.tensor_shape import as_shape
 class Variable:
     """A mutable tensor that lives across ``Session.run`` calls (a TF1 ref variable)."""
 
+    def __new__(cls, *args, **kwargs):
+        # TF's default variable creator: use_resource (default: the variable scope's) or a
+        # resource VariableDef makes a ResourceVariable (built here; its __init__ then no-ops).
+        if cls is Variable:
+            from gmeta.ops import resource_variable_ops
+
+            made = resource_variable_ops._maybe_resource_variable(Variable.__init__, args, kwargs)
+            if made is not None:
+                return made
+        return super().__new__(cls)
+
     def __init__(self, initial_value=None, trainable=None, collections=None,
                  validate_shape=True, caching_device=None, name=None, variable_def=None,
                  dtype=None, expected_shape=None, import_scope=None, constraint=None,
@@ -378,6 +389,8 @@ def local_variables_initializer():
 
 
 def is_variable_initialized(variable):
+    if getattr(variable, "_is_resource_variable", False):
+        return variable.is_initialized()
     return op_def_library.apply_op("IsVariableInitialized", ref=variable._ref(),
                                    name="IsVariableInitialized")
 

@@ -16,3 +16,16 @@ try:  # the bundle reader API
     )
 except ImportError:  # pragma: no cover - while the checkpoint package is being written
     pass
+
+# Optimizers and learning-rate schedules
+from gmeta.train.optimizer import Optimizer  # noqa: F401,E402
+from gmeta.train.gradient_descent import GradientDescentOptimizer  # noqa: F401,E402
+from gmeta.train.momentum import MomentumOptimizer  # noqa: F401,E402
+from gmeta.train.adam import AdamOptimizer  # noqa: F401,E402
+from gmeta.train.rmsprop import RMSPropOptimizer  # noqa: F401,E402
+from gmeta.train.adagrad import AdagradOptimizer  # noqa: F401,E402
+from gmeta.train.adadelta import AdadeltaOptimizer  # noqa: F401,E402
+from gmeta.train.learning_rate_decay import (  # noqa: F401,E402
+    cosine_decay, exponential_decay, inverse_time_decay, natural_exp_decay, piecewise_constant,
+    polynomial_decay,
+)

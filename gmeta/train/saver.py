@@ -33,7 +33,12 @@ log = logging.getLogger("gmeta")
 
 
 class _Saveable:
-    """One tensor in the checkpoint: its key, slice spec, the tensor to save and how to restore."""
+    """One tensor in the checkpoint: its key, slice spec, the tensor to save and how to restore.
+
+    A ref variable saves its ref and restores with ``Assign``; a resource variable (as TF's
+    ResourceVariableSaveable) saves its ``<name>/Read/ReadVariableOp`` and restores with an
+    ``Identity`` on its device followed by ``AssignVariableOp``.
+    """
 
     __slots__ = ("name", "slice_spec", "tensor", "var", "device")
 
@@ -41,7 +46,10 @@ class _Saveable:
         self.name = name
         self.var = var
         self.slice_spec = slice_spec
-        if isinstance(var, Variable):
+        if getattr(var, "_is_resource_variable", False):
+            self.tensor = var._as_graph_element()
+            self.device = var.device
+        elif isinstance(var, Variable):
             self.tensor = var._ref()
             self.device = var.device
         else:
@@ -53,14 +61,21 @@ class _Saveable:
         return self.tensor.dtype.base_dtype
 
     def restore(self, restored):
-        if isinstance(self.var, Variable):
-            if self.var._variable.dtype.base_dtype == dtypes.resource:
-                return apply_op("AssignVariableOp", resource=self.var._variable, value=restored,
+        var = self.var
+        if getattr(var, "_is_resource_variable", False):
+            g = ops_lib.get_default_graph()
+            with g.device(var.device):
+                restored = array_ops.identity(restored)
+                var.shape.assert_is_compatible_with(restored.shape)
+                return apply_op("AssignVariableOp", resource=var.handle, value=restored)
+        if isinstance(var, Variable):
+            if var._variable.dtype.base_dtype == dtypes.resource:
+                return apply_op("AssignVariableOp", resource=var._variable, value=restored,
                                 name="AssignVariableOp")
-            shape = self.var.shape
-            return apply_op("Assign", ref=self.var._ref(), value=restored,
+            shape = var.shape
+            return apply_op("Assign", ref=var._ref(), value=restored,
                             validate_shape=shape.is_fully_defined(), name="Assign").op
-        raise TypeError(f"Cannot restore into {self.var!r}")
+        raise TypeError(f"Cannot restore into {var!r}")
 
 
 def _saveables(var_list):
@@ -136,7 +151,7 @@ class Saver:
         elif not defer_build:
             self.build()
 
-    # -- graph construction -------------------------------------------------------------------------
+    # -- graph construction ------------------------------------------------------------------------
     def _init_from_saver_def(self, saver_def, scope):
         from gmeta.proto import SaverDef
 
@@ -249,7 +264,7 @@ class Saver:
                 restores.append(self._restore_ops(filename, saveables, name="restore_shard"))
         return control_flow_ops.group(*restores, name="restore_all")
 
-    # -- properties ---------------------------------------------------------------------------------
+    # -- properties --------------------------------------------------------------------------------
     @property
     def last_checkpoints(self) -> list:
         return [p for p, _ in self._last_checkpoints]
@@ -284,7 +299,7 @@ class Saver:
     def from_proto(saver_def, import_scope=None):
         return Saver(saver_def=saver_def, name=import_scope)
 
-    # -- save -----------------------------------------------------------------------------------------
+    # -- save --------------------------------------------------------------------------------------
     def save(self, sess, save_path, global_step=None, latest_filename=None,
              meta_graph_suffix="meta", write_meta_graph=True, write_state=True,
              strip_default_attrs=False, save_debug_info=False):
@@ -370,7 +385,7 @@ class Saver:
             doomed.append(old)
         return doomed
 
-    # -- restore --------------------------------------------------------------------------------------
+    # -- restore -----------------------------------------------------------------------------------
     def restore(self, sess, save_path):
         """Restores every saved variable from the checkpoint at ``save_path``.
 
@@ -463,7 +478,7 @@ class Saver:
                                 f"restored): the checkpoint does not fit the graph:\n"
                                 + "\n".join(bad))
 
-    # -- meta graph -----------------------------------------------------------------------------------
+    # -- meta graph --------------------------------------------------------------------------------
     def export_meta_graph(self, filename=None, collection_list=None, as_text=False,
                           export_scope=None, clear_devices=False, clear_extraneous_savers=False,
                           strip_default_attrs=False, save_debug_info=False):
