@@ -57,11 +57,7 @@ needs_dispatch = pytest.mark.skipif(not DISPATCHES, reason="needs Variable.__new
 
 # Cases that need a change outside this feature's files, with the reason. A case listed here that
 # starts passing fails its test, so the list cannot go stale.
-KNOWN_FAILURES = {
-    "gradients": "the ResourceGather gradient (gmeta/gradients/array_grad.py) builds a "
-                 "VariableShape op where TF builds a Const from the handle's shape "
-                 "(resource_variable_ops.variable_shape); gmeta has no VariableShape kernel",
-}
+KNOWN_FAILURES: dict[str, str] = {}
 # Random streams and the default op seeds are not TF's (gmeta/framework/random_seed.py): these
 # cases are compared without seed attrs, and by shapes and dtypes only.
 RANDOM_CASES = {"random_init"}

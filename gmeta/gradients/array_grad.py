@@ -317,7 +317,10 @@ def _gather_v2_grad(op, grad):
 @RegisterGradient("ResourceGather")
 def _resource_gather_grad(op, grad):
     handle, indices = op.inputs[0], op.inputs[1]
-    params_shape = apply_op("VariableShape", input=handle, out_type=dtypes.int32)
+    from gmeta.ops import resource_variable_ops
+
+    # A Const when the variable's shape is known (TF reads it from the handle's data).
+    params_shape = resource_variable_ops.variable_shape(handle, out_type=dtypes.int32)
     size = array_ops.expand_dims(array_ops.size(indices), 0)
     values_shape = array_ops.concat([size, params_shape[1:]], 0)
     values = array_ops.reshape(grad, values_shape)

@@ -184,3 +184,10 @@ def _resource_gather(ctx):
         return xp.take(params, idx, axis=0)
 
     return run
+
+
+@kernel("VariableShape")
+def _variable_shape(ctx):
+    op = ctx.op
+    dtype = ctx.output_np_dtype()
+    return lambda ref: np.asarray(read_ref(ref, op).shape, dtype=dtype)

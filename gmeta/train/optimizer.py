@@ -609,7 +609,7 @@ def _register_unique():
                         None, ctx.op, f"unique expects a 1D vector. (node {ctx.op.name}: input "
                         f"has shape [{','.join(str(d) for d in x.shape)}])")
                 values, first, inverse = xp.unique(x, return_index=True, return_inverse=True)
-                order = xp.argsort(first, kind="stable")  # TF: order of first occurrence
+                order = xp.argsort(first)  # TF: in order of first occurrence
                 rank = xp.empty_like(order)
                 rank[order] = xp.arange(order.size)
                 return values[order], rank[inverse.reshape(-1)].astype(idx_dtype)

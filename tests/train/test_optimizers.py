@@ -407,6 +407,22 @@ def test_compute_and_apply_gradients():
         assert train_2.name == "GradientDescent_1"
 
 
+def test_constraint_and_grad_loss():
+    g = tf.Graph()
+    with g.as_default():
+        w = tf.Variable([1.0, -2.0], name="w",
+                        constraint=lambda v: tf.clip_by_value(v, -1.5, 1.5))
+        loss = tf.reduce_sum(w * w)
+        train_op = tf.train.GradientDescentOptimizer(0.1).minimize(
+            loss, grad_loss=tf.constant(-2.0))
+        assert g.get_operation_by_name("GradientDescent/update_w/Assign").inputs[0].op.name == "w"
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            sess.run(train_op)
+            # w - 0.1 * (-2) * 2w = 1.4 w, then clipped to [-1.5, 1.5]
+            np.testing.assert_allclose(sess.run(w), [1.4, -1.5], rtol=1e-6)
+
+
 def test_use_locking_and_nesterov_attrs():
     g = tf.Graph()
     w, _, loss = _quadratic(g)
