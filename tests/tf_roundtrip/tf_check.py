@@ -23,6 +23,8 @@ RUN (each in a fresh ``tf.Graph``; an exception is reported in its result, not r
     fetches        tensor names, or "@key[i]" for item i of collection "key"
     out_npz        where the fetched values go (keys f0, f1, ...)
     run_ops        op names run (in order) after the restore, before the fetches
+    train          {"op", "steps", "fetches", "out_npz"}: runs op with the feeds ``steps``
+                   times, saving the fetches after each step (keys s<step>_f<i>)
     collections    collection keys whose items are described in the result
     devices        node names whose requested device is reported
     save           {"prefix": p, "global_step": n, "recover_dir": dir}: the Saver then saves (after
@@ -136,12 +138,22 @@ def do_run(run):
                     saver.restore(sess, prefix)
                 for op_name in run.get("run_ops", []):
                     sess.run(graph.get_operation_by_name(op_name))
+                feeds = {}
+                if run.get("feeds"):
+                    values = np.load(run["feeds_npz"])
+                    feeds = {graph.as_graph_element(t): values[k]
+                             for t, k in run["feeds"].items()}
+                train = run.get("train")
+                if train:  # {"op", "steps", "fetches", "out_npz"}: fetches after each step
+                    op = graph.get_operation_by_name(train["op"])
+                    fetches = [_fetch(graph, f) for f in train["fetches"]]
+                    per_step = {}
+                    for step in range(train["steps"]):
+                        sess.run(op, feeds)
+                        for i, v in enumerate(sess.run(fetches, feeds)):
+                            per_step[f"s{step}_f{i}"] = np.asarray(v)
+                    np.savez(train["out_npz"], **per_step)
                 if run.get("fetches"):
-                    feeds = {}
-                    if run.get("feeds"):
-                        values = np.load(run["feeds_npz"])
-                        feeds = {graph.as_graph_element(t): values[k]
-                                 for t, k in run["feeds"].items()}
                     fetches = [_fetch(graph, f) for f in run["fetches"]]
                     got = sess.run(fetches, feeds)
                     np.savez(run["out_npz"], **{f"f{i}": np.asarray(v)
