@@ -95,7 +95,9 @@ TF_SCRIPT = textwrap.dedent("""
     except ImportError:
         pass
     else:
-        acc = event_accumulator.EventAccumulator(spec["logdir"])
+        acc = event_accumulator.EventAccumulator(  # 0: keep every event (not a sample)
+            spec["logdir"], size_guidance={event_accumulator.HISTOGRAMS: 0,
+                                           event_accumulator.SCALARS: 0})
         acc.Reload()
         out["tensorboard"] = {
             "scalars": {t: [[ev.step, ev.value] for ev in acc.Scalars(t)]
