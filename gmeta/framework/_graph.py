@@ -277,6 +277,9 @@ class Graph:
             op._device = device_spec.canonical_name(device)
         for key, av in self._attr_scope_map.items():
             op._set_attr(key, av)
+        mapped = self._gradient_override_map.get(op_type)
+        if mapped is not None:  # gradient_override_map: the gradient function to use
+            op._set_attr("_gradient_op_type", attr_lib.make_attr_value("string", mapped))
         if compute_device:
             self._apply_device_functions(op)
         if self._colocation_stack:

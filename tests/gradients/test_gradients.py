@@ -390,9 +390,11 @@ def test_gradient_override_map():
             x = gm.placeholder(gm.float32, [3], name="x")
             with g.gradient_override_map({"Identity": "GmetaTestNegGrad"}):
                 y = gm.identity(x)
-            if "_gradient_op_type" not in y.op.node_def_attrs:
-                pytest.xfail("Graph._create_op_internal does not set _gradient_op_type yet")
+            assert y.op.get_attr("_gradient_op_type") == b"GmetaTestNegGrad"
             assert get_gradient_function(y.op) is _neg
+            (dx,) = gradients(y, x)
+            with gm.Session() as sess:
+                assert sess.run(dx, {x: [1.0, 2.0, 3.0]}).tolist() == [-1.0, -1.0, -1.0]
     finally:
         del _registry._REGISTRY["GmetaTestNegGrad"]
 
