@@ -16,6 +16,58 @@ from gmeta.framework import op_def_registry
 from gmeta.framework import ops as ops_lib
 
 
+class _Arg:
+    """An OpDef arg as plain Python (reading the protos field by field costs microseconds)."""
+
+    __slots__ = ("name", "type", "type_attr", "number_attr", "type_list_attr", "is_ref")
+
+    def __init__(self, arg):
+        self.name, self.type, self.type_attr = arg.name, arg.type, arg.type_attr
+        self.number_attr, self.type_list_attr, self.is_ref = (arg.number_attr,
+                                                               arg.type_list_attr, arg.is_ref)
+
+
+class _Attr:
+    __slots__ = ("name", "type", "default_value", "allowed", "has_minimum", "minimum")
+
+    def __init__(self, attr):
+        self.name, self.type = attr.name, attr.type
+        self.default_value = attr.default_value if attr.HasField("default_value") else None
+        allowed = attr.allowed_values.list.type if attr.HasField("allowed_values") else ()
+        self.allowed = tuple(allowed) or None  # in the OpDef's order, as TF's errors list them
+        self.has_minimum, self.minimum = attr.has_minimum, attr.minimum
+
+    def HasField(self, field: str) -> bool:  # noqa: N802 - the proto spelling callers use
+        return getattr(self, field) is not None
+
+
+class _OpSignature:
+    """What building a node needs of an OpDef, decoded once per op type."""
+
+    __slots__ = ("proto", "name", "input_arg", "output_arg", "attr", "attr_by_name")
+
+    def __init__(self, op_def):
+        self.proto = op_def
+        self.name = op_def.name
+        self.input_arg = [_Arg(a) for a in op_def.input_arg]
+        self.output_arg = [_Arg(a) for a in op_def.output_arg]
+        self.attr = [_Attr(a) for a in op_def.attr]
+        self.attr_by_name = {a.name: a for a in self.attr}
+
+
+_SIGNATURES: dict = {}
+
+
+def _signature(op_type: str):
+    sig = _SIGNATURES.get(op_type)
+    if sig is None:
+        op_def = op_def_registry.get(op_type)
+        if op_def is None:
+            return None
+        sig = _SIGNATURES[op_type] = _OpSignature(op_def)
+    return sig
+
+
 def _as_type(value, op_type, attr_name) -> dtypes.DType:
     try:
         return dtypes.as_dtype(value)
@@ -25,13 +77,12 @@ def _as_type(value, op_type, attr_name) -> dtypes.DType:
 
 
 def _check_allowed(op_def, attr_name, dtype, arg_name):
-    for attr in op_def.attr:
-        if attr.name == attr_name and attr.HasField("allowed_values"):
-            allowed = attr.allowed_values.list.type
-            if allowed and dtype.as_datatype_enum not in allowed:
-                names = ", ".join(dtypes.as_dtype(t).name for t in allowed)
-                raise TypeError(f"Value passed to parameter '{arg_name}' has DataType "
-                                f"{dtype.name} not in list of allowed values: {names}")
+    attr = op_def.attr_by_name.get(attr_name)
+    allowed = attr.allowed if attr is not None else None
+    if allowed and dtype.as_datatype_enum not in allowed:
+        names = ", ".join(dtypes.as_dtype(t).name for t in allowed)
+        raise TypeError(f"Value passed to parameter '{arg_name}' has DataType "
+                        f"{dtype.name} not in list of allowed values: {names}")
 
 
 def _convert(value, dtype, name, as_ref, preferred, op_type, arg_name):
@@ -54,14 +105,15 @@ def apply_op(op_type: str, name=None, **keywords):
     outs = op._outputs
     if not outs:
         return op
-    if len(op._op_def.output_arg) == 1 and len(outs) == 1 and not (
-            op._op_def.output_arg[0].number_attr or op._op_def.output_arg[0].type_list_attr):
+    out_args = _signature(op_type).output_arg
+    if len(out_args) == 1 and len(outs) == 1 and not (out_args[0].number_attr or
+                                                      out_args[0].type_list_attr):
         return outs[0]
     return outs
 
 
 def create_op_from_def(op_type: str, name, keywords: dict):
-    op_def = op_def_registry.get(op_type)
+    op_def = _signature(op_type)
     if op_def is None:
         raise ValueError(f"Unknown op type {op_type!r}: no OpDef is registered for it")
     keywords = dict(keywords)
@@ -201,9 +253,9 @@ def create_op_from_def(op_type: str, name, keywords: dict):
                 for ref_op in ref_inputs:
                     stack.enter_context(g.colocate_with(ref_op))
                 return g._create_op_internal(op_type, inputs, output_types, name=scope,
-                                             attrs=attrs, op_def=op_def)
+                                             attrs=attrs, op_def=op_def.proto)
         return g._create_op_internal(op_type, inputs, output_types, name=scope, attrs=attrs,
-                                     op_def=op_def)
+                                     op_def=op_def.proto)
 
 
 def output_types_for(op_def, attrs) -> list:
@@ -256,10 +308,8 @@ def _known_type(arg, inferred, keywords, op_type):
 
 
 def _allowed_types(op_def, attr_name):
-    for attr in op_def.attr:
-        if attr.name == attr_name and attr.HasField("allowed_values"):
-            return set(attr.allowed_values.list.type)
-    return None
+    attr = op_def.attr_by_name.get(attr_name)
+    return attr.allowed if attr is not None else None
 
 
 def _source_of(arg, op_def) -> str:
@@ -271,10 +321,10 @@ def _source_of(arg, op_def) -> str:
 
 
 def _attr_default_type(op_def, attr_name):
-    for attr in op_def.attr:
-        if attr.name == attr_name and attr.HasField("default_value"):
-            return dtypes.as_dtype(attr.default_value.type)
-    return None
+    attr = op_def.attr_by_name.get(attr_name)
+    if attr is None or attr.default_value is None:
+        return None
+    return dtypes.as_dtype(attr.default_value.type)
 
 
 def _graph_for(keywords, op_def):
