@@ -11,12 +11,12 @@ returned rename map lets callers (import_meta_graph) make collections follow the
 
 from __future__ import annotations
 
-import gc
 
 from gmeta import dtypes
 from gmeta.devices import spec as device_spec
 from gmeta.framework import op_def_library, op_def_registry
 from gmeta.framework import ops as ops_lib
+from gmeta.framework._gc import paused_gc
 
 
 def _parse_input(s: str):
@@ -164,16 +164,9 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
         ValueError: an input refers to a node that does not exist, an input_map key is never
             used, a node has the wrong number of inputs for its OpDef.
     """
-    # Tens of thousands of new objects, none of them garbage: the cyclic collector would walk
-    # the growing graph again and again (a third of the import time on 18k nodes).
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         return _import_graph_def(graph_def, input_map, return_elements, name, graph,
                                  clear_devices, device_map, _prefix, _rename_map)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
 
 
 def _import_graph_def(graph_def, input_map, return_elements, name, graph, clear_devices,

@@ -22,6 +22,7 @@ import numpy as np
 
 from gmeta import dtypes, errors
 from gmeta.framework import meta_graph
+from gmeta.framework._gc import paused_gc
 from gmeta.framework import ops as ops_lib
 from gmeta.framework.op_def_library import apply_op
 from gmeta.framework.shape_inference import constant_value
@@ -527,6 +528,13 @@ def import_meta_graph(meta_graph_or_file, clear_devices=False, import_scope=None
         file has variables but no SaverDef; None when it has neither. With ``return_elements``,
         ``(saver, elements)``.
     """
+    with paused_gc():
+        return _import_meta_graph(meta_graph_or_file, clear_devices, import_scope, input_map,
+                                  return_elements, device_map, graph, **kwargs)
+
+
+def _import_meta_graph(meta_graph_or_file, clear_devices, import_scope, input_map,
+                       return_elements, device_map, graph, **kwargs):
     from gmeta.proto import MetaGraphDef
 
     graph = graph or ops_lib.get_default_graph()
