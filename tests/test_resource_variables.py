@@ -330,3 +330,20 @@ def test_variable_constructor_dispatches():
     assert type(r) is gm.Variable and r.op.type == "VariableV2"
     assert (ready.name, ready.op.type) == ("VarIsInitializedOp:0", "VarIsInitializedOp")
     assert type(again) is ResourceVariable and again.initializer is v.initializer
+
+
+def test_gather_on_a_resource_variable_reads_rows_through_the_handle():
+    """tf.gather(resource_variable, ...) builds TF's ResourceGather named "Gather" (no read of
+    the whole variable), and its gradient is sparse."""
+    g = gm.Graph()
+    with g.as_default():
+        emb = gm.get_variable("emb", initializer=np.arange(12.0, dtype=np.float32).reshape(4, 3),
+                              use_resource=True)
+        rows = gm.gather(emb, [2, 0, 2])
+        assert rows.op.type == "ResourceGather" and rows.op.name == "Gather"
+        (grad,) = gm.gradients(gm.reduce_sum(rows), [emb])
+        assert isinstance(grad, gm.IndexedSlices)
+        with gm.Session() as sess:
+            sess.run(emb.initializer)
+            np.testing.assert_array_equal(sess.run(rows), [[6, 7, 8], [0, 1, 2], [6, 7, 8]])
+            np.testing.assert_array_equal(sess.run(grad.indices), [2, 0, 2])

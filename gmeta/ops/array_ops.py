@@ -406,6 +406,9 @@ def gather(params, indices, validate_indices=None, name=None, axis=None, batch_d
     del validate_indices
     if axis is None:
         axis = batch_dims
+    if getattr(params, "_is_resource_variable", False) and not batch_dims and \
+            isinstance(axis, int) and axis == 0:
+        return params.sparse_read(indices, name=name)  # TF: a ResourceGather on the handle
     return _apply("GatherV2", params=params, indices=indices, axis=axis, batch_dims=batch_dims,
                   name=name)
 
