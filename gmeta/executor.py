@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gmeta import errors
+from gmeta import _cond_exec, errors
 from gmeta.kernels import KernelContext, devices_with_kernel, lookup
 from gmeta.kernels.state import VarRef, read_ref
 
@@ -246,6 +246,8 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
     plan.fetches = list(fetches)
     plan.targets = list(targets)
     plan.ops = order
+    if any(o.type in _cond_exec.SWITCH_TYPES for o in order):  # v1 cond: dead tensors
+        return _cond_exec.dead_aware(plan)
     return plan
 
 

@@ -71,6 +71,7 @@ class Graph:
         self._container = ""
         self._gradient_override_map: dict[str, str] = {}
         self._attr_scope_map: dict = {}
+        self._control_flow_context = None  # the cond context ops are being built in (v1)
         self._lock = threading.RLock()
 
     # -- identity -------------------------------------------------------------------------------
@@ -322,6 +323,15 @@ class Graph:
                 op._control_inputs.append(c)
                 c._control_outputs.append(op)
             self._version += 1
+        ctx = self._control_flow_context
+        if ctx is not None:  # a cond branch captures the outside tensors its new ops read
+            ctx.add_op(op)
+
+    def _get_control_flow_context(self):
+        return self._control_flow_context
+
+    def _set_control_flow_context(self, ctx) -> None:
+        self._control_flow_context = ctx
 
     def create_op(self, op_type, inputs, dtypes_=None, input_types=None, name=None, attrs=None,
                   op_def=None, compute_shapes=True, compute_device=True):
