@@ -207,3 +207,16 @@ def test_feeding_a_tensor_value_is_refused(g):
     with tf.Session() as sess:
         with pytest.raises(TypeError, match="cannot be a tf.Tensor"):
             sess.run(x, {x: tf.constant(1.0)})
+
+
+def test_initialized_value_depends_on_initialisation(g):
+    a = tf.Variable(3.0, name="a")
+    b = tf.Variable(a.initialized_value() * 2.0, name="b")  # TF's idiom for dependent inits
+    iv = a.initialized_value()
+    with tf.Session() as sess:
+        assert sess.run(iv) == 3.0  # not initialised yet: the initial value
+        sess.run(b.initializer)  # works before a is initialised
+        assert sess.run(b) == 6.0
+        sess.run(a.initializer)
+        sess.run(a.assign(5.0))
+        assert sess.run(iv) == 5.0  # initialised: the current value

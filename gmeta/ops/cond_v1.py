@@ -337,3 +337,25 @@ def case(pred_fn_pairs, default=None, exclusive=False, strict=False, name="case"
 
 def _make_cond_fn(pred, true_fn, false_fn, strict):
     return lambda: cond(pred, true_fn=true_fn, false_fn=false_fn, strict=strict)
+
+
+# -- static shapes (TF's Switch / Merge shape functions) -----------------------------------------
+from gmeta.framework import shape_inference as _si  # noqa: E402
+from gmeta.framework.tensor_shape import TensorShape as _TensorShape  # noqa: E402
+
+
+@_si.register("Switch", "RefSwitch")
+def _switch_shape(op):
+    return [op.inputs[0].shape, op.inputs[0].shape]
+
+
+@_si.register("Merge", "RefMerge")
+def _merge_shape(op):
+    shapes = [t.shape for t in op.inputs]
+    out = shapes[0]
+    for s in shapes[1:]:
+        if out.ndims is None or s.ndims is None or out.ndims != s.ndims:
+            out = _TensorShape(None)
+            break
+        out = _TensorShape([a if a == b else None for a, b in zip(out.as_list(), s.as_list())])
+    return [out, []]

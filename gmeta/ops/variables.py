@@ -227,6 +227,15 @@ class Variable:
     def _as_graph_element_for_control(self):
         return self._variable.op
 
+    def initialized_value(self):
+        """The variable's value once initialised, else its initial value (TF builds a ``cond``
+        on ``IsVariableInitialized``), outside any control-dependency block."""
+        from gmeta.ops.cond_v1 import cond
+
+        with self._graph.as_default(), self._graph.control_dependencies(None):
+            return cond(is_variable_initialized(self), self.read_value,
+                        lambda: self._initial_value)
+
     # -- state changes --------------------------------------------------------------------------
     def assign(self, value, use_locking=False, name=None, read_value=True):
         out = op_def_library.apply_op("Assign", ref=self._variable, value=value,
