@@ -60,8 +60,9 @@ GRAPH_DIFFERS: dict[str, str] = {
 # Registered gradients without a numerical check, each with the reason.
 NUMERIC_EXEMPT = {
     "PreventGradient": "raises LookupError by design (test_prevent_gradient_raises)",
-    "ReadVariableOp": "identity gradient; gmeta has no resource variables to perturb yet",
-    "ResourceGather": "needs resource variables (VariableShape); gmeta has none yet",
+    "ReadVariableOp": "checked by test_resource_variable_gradients_numerically (it perturbs "
+                      "the variable, not a placeholder)",
+    "ResourceGather": "checked by test_resource_variable_gradients_numerically",
     "Real": "complex gradients (Complex op); gmeta has no Complex kernel",
     "Imag": "complex gradients (Complex op); gmeta has no Complex kernel",
     "ComplexAbs": "complex gradients (Complex op); gmeta has no Complex kernel",
@@ -453,3 +454,41 @@ def test_ref_identity_passes_gradient():
         with gm.Session(graph=g) as sess:
             sess.run(init)
             np.testing.assert_allclose(sess.run(dv), [3.0, 3.0])
+
+
+def test_resource_variable_gradients_numerically():
+    """ReadVariableOp and ResourceGather: symbolic directional derivatives against central
+    differences taken by assigning perturbed values to the resource variable (float64)."""
+    rng = np.random.default_rng(3)
+    value = rng.standard_normal((5, 3))
+    idx = np.array([4, 0, 4, 2])
+    g = gm.Graph()
+    with g.as_default():
+        v = gm.get_variable("v", initializer=value, use_resource=True)
+        w_dense = gm.constant(rng.uniform(0.5, 1.5, (5, 3)))
+        w_rows = gm.constant(rng.uniform(0.5, 1.5, (4, 3)))
+        read = v.read_value()  # TF: Identity(ReadVariableOp(handle))
+        assert read.op.inputs[0].op.type == "ReadVariableOp"
+        rows = gm.gather(v, idx)
+        assert rows.op.type == "ResourceGather"
+        objective = gm.reduce_sum(w_dense * gm.sin(read)) + gm.reduce_sum(w_rows * rows * rows)
+        (grad,) = gradients(objective, [v])
+        new_value = gm.placeholder(gm.float64, [5, 3])
+        set_v = v.assign(new_value)
+        direction = rng.standard_normal((5, 3))
+        h = 1e-5
+        with gm.Session() as sess:
+            sess.run(v.initializer)
+            if isinstance(grad, IndexedSlices):
+                vals, ind = sess.run([grad.values, grad.indices])
+                dense = np.zeros((5, 3))
+                np.add.at(dense, ind, vals)
+            else:
+                dense = sess.run(grad)
+            symbolic = float(np.sum(dense * direction))
+            f = []
+            for sign in (1, -1):
+                sess.run(set_v, {new_value: value + sign * h * direction})
+                f.append(float(sess.run(objective)))
+    numeric = (f[0] - f[1]) / (2 * h)
+    assert abs(numeric - symbolic) <= 1e-6 * max(1.0, abs(numeric))
