@@ -73,3 +73,8 @@ def _dynamic_stitch(op):
     if data.ndims is None or idx.ndims is None:
         return [TensorShape(None)]
     return [[None] + list(data)[idx.ndims:]]
+
+
+@si.register("Complex")
+def _complex_shape(op):
+    return [si.broadcast_shapes(op.inputs[0].shape, op.inputs[1].shape)]
