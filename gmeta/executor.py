@@ -171,24 +171,23 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
 
     # -- slots and steps --------------------------------------------------------------------------
     slot_of: dict = {}
+    n_slots = 0
+
+    def new_slot() -> int:  # a tensor's value, or a variable read made for one consumer
+        nonlocal n_slots
+        n_slots += 1
+        return n_slots - 1
 
     def slot(t):
         s = slot_of.get(t)
         if s is None:
-            s = slot_of[t] = len(slot_of)
+            s = slot_of[t] = new_slot()
         return s
 
     feed_slots = [slot(t) for t in feeds]
     aliasing = set()  # slots that may hold a variable's storage
     steps = []
     for op in order:
-        if op.type == "Placeholder":
-            shape = op._attr("shape")
-            shape_str = "unknown" if shape is None or shape.ndims is None else \
-                "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
-            raise errors.InvalidArgumentError(
-                None, op, f"You must feed a value for placeholder tensor '{op.name}' with dtype "
-                          f"{op.outputs[0].dtype.name} and shape {shape_str}")
         kdef = lookup(op.type, device_type)
         if kdef is None:
             have = devices_with_kernel(op.type)
@@ -208,39 +207,23 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
         for t, is_ref in zip(op._inputs, _input_is_ref(op)):
             s = slot(t)
             if t.dtype.is_ref_dtype and not is_ref and t not in fed:
-                rs = len(slot_of) + len(steps) + 1_000_000  # placeholder, renumbered below
-                steps.append((_deref(op), (s,), ("deref", rs), op))
-                ins.append(("deref", rs))
-                aliasing.add(("deref", rs))
+                read = new_slot()  # the value is read right before this consumer runs
+                steps.append((_deref(op), (s,), read, op))
+                ins.append(read)
+                aliasing.add(read)
             else:
                 ins.append(s)
         outs = [slot(t) for t in op._outputs]
         if op.type in _FORWARDING and ins and ins[0] in aliasing:
             aliasing.update(outs)
         out = outs[0] if _single_output(op) else tuple(outs)
-        steps.append((fn, ins, out, op))
-
-    # Renumber the deref temporaries after the tensor slots.
-    temp_of: dict = {}
-
-    def fix(s):
-        if isinstance(s, tuple) and s and s[0] == "deref":
-            if s not in temp_of:
-                temp_of[s] = len(slot_of) + len(temp_of)
-            return temp_of[s]
-        return s
-
-    final_steps = []
-    for fn, ins, out, op in steps:
-        out = fix(out) if isinstance(out, tuple) and out and out[0] == "deref" else out
-        final_steps.append((fn, tuple(fix(i) for i in ins), out, op))
-    aliasing = {fix(s) for s in aliasing}
+        steps.append((fn, tuple(ins), out, op))
 
     plan = Plan()
-    plan.steps = final_steps
-    plan.n_slots = len(slot_of) + len(temp_of)
-    plan.feed_slots = feed_slots
     plan.fetch_slots = [slot(t) for t in fetches]
+    plan.steps = steps
+    plan.n_slots = n_slots
+    plan.feed_slots = feed_slots
     plan.copy_fetch = [i for i, s in enumerate(plan.fetch_slots) if s in aliasing]
     plan.feeds = list(feeds)
     plan.fetches = list(fetches)

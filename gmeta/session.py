@@ -161,9 +161,6 @@ class BaseSession:
             self._default_cm = None
         self.close()
 
-    def __del__(self):
-        pass
-
     # -- running --------------------------------------------------------------------------------
     def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
         """Runs the ops and evaluates the tensors in ``fetches`` (a Tensor, Operation, name or a
@@ -175,32 +172,22 @@ class BaseSession:
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
         graph = self._graph
-        # Fast path: one tensor or operation, no feeds.
         if not feed_dict and (fetches.__class__ is ops_lib.Tensor or
                               fetches.__class__ is ops_lib.Operation):
-            entry = self._plans.get(fetches)
-            if entry is None or entry[1] != graph._version:
-                entry = self._compile(fetches, (), graph)
-            plan, _, handler = entry
-            return handler.build([_to_user(v) for v in self._run_plan(plan, (), fetches)])
-        key_feeds, feed_values = self._feeds(feed_dict) if feed_dict else ((), ())
-        key = _cache_key(fetches)
-        if key is not None:
-            key = (key, key_feeds)
-            entry = self._plans.get(key)
-            if entry is None or entry[1] != graph._version:
-                entry = self._compile(fetches, key_feeds, graph, key)
+            key, key_feeds, feed_values = fetches, (), ()  # the common case: no work on feeds
         else:
-            entry = self._compile(fetches, key_feeds, graph, None)
+            key_feeds, feed_values = self._feeds(feed_dict) if feed_dict else ((), ())
+            key = _cache_key(fetches)
+            if key is not None:
+                key = (key, key_feeds)
+        entry = None if key is None else self._plans.get(key)
+        if entry is None or entry[1] != graph._version:
+            entry = self._compile(fetches, key_feeds, graph, key)
         plan, _, handler = entry
-        values = self._validate_feeds(plan, key_feeds, feed_values)
-        return handler.build([_to_user(v) for v in self._run_plan(plan, values, fetches)])
+        values = [_convert_feed(t, v) for t, v in zip(key_feeds, feed_values)]
+        return handler.build([_to_user(v) for v in plan.run(values)])
 
-    def _run_plan(self, plan, feed_values, fetches):
-        out = plan.run(feed_values)
-        return out
-
-    def _compile(self, fetches, feeds, graph, key=...):
+    def _compile(self, fetches, feeds, graph, key):
         handler = _Fetches(graph, fetches)
         tensors = [e for e in handler.elements if isinstance(e, ops_lib.Tensor)]
         targets = [e for e in handler.elements if isinstance(e, ops_lib.Operation)]
@@ -214,8 +201,6 @@ class BaseSession:
         plan.fetch_slots = [slot_by_tensor.get(e, none_slot) for e in handler.elements]
         plan.copy_fetch = [i for i, e in enumerate(handler.elements) if e in copy_tensors]
         entry = (plan, graph._version, handler)
-        if key is ...:
-            key = fetches
         if key is not None:
             self._plans[key] = entry
         return entry
@@ -236,12 +221,6 @@ class BaseSession:
             tensors.append(t)
             values.append(v)
         return tuple(tensors), values
-
-    def _validate_feeds(self, plan, tensors, values):
-        out = []
-        for t, v in zip(tensors, values):
-            out.append(_convert_feed(t, v))
-        return out
 
     def make_callable(self, fetches, feed_list=None, accept_options=False):
         feed_list = list(feed_list or [])

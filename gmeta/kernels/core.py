@@ -14,18 +14,15 @@ def _const(ctx):
 
 @kernel("Placeholder")
 def _placeholder(ctx):
+    # A plan only binds kernels of needed ops; a fed placeholder is not one, so binding this
+    # kernel means the placeholder was left unfed: say so when the plan is compiled.
     op = ctx.op
-    dtype = op.outputs[0].dtype.name
     shape = op._attr("shape")
     shape_str = "unknown" if shape is None or shape.ndims is None else \
         "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
-
-    def run():
-        raise errors.InvalidArgumentError(
-            None, op, f"You must feed a value for placeholder tensor '{op.name}' with dtype "
-                      f"{dtype} and shape {shape_str}")
-
-    return run
+    raise errors.InvalidArgumentError(
+        None, op, f"You must feed a value for placeholder tensor '{op.name}' with dtype "
+                  f"{op.outputs[0].dtype.name} and shape {shape_str}")
 
 
 @kernel("PlaceholderWithDefault", "Identity", "StopGradient", "Snapshot", "PreventGradient",
