@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from gmeta import dtypes
 from gmeta.devices import spec as device_spec
-from gmeta.framework import op_def_library, op_def_registry
+from gmeta.framework import op_def_library
 from gmeta.framework import ops as ops_lib
 from gmeta.framework._gc import paused_gc
 
@@ -38,58 +38,6 @@ def _mark_used(g, name: str) -> None:
         key = "/".join(parts[:i]).lower()
         if key not in used:
             used[key] = 1
-
-
-class _Signature:
-    """What import needs of an OpDef, precomputed once per op type."""
-
-    __slots__ = ("outputs", "inputs", "defaults")
-
-    def __init__(self, op_def):
-        self.defaults = tuple((a.name, a.default_value) for a in op_def.attr
-                              if a.HasField("default_value"))
-        self.outputs = []
-        for arg in op_def.output_arg:
-            fixed = dtypes.as_dtype(arg.type) if arg.type else None
-            self.outputs.append((arg.number_attr, arg.type_list_attr, arg.type_attr, fixed,
-                                 arg.is_ref))
-        self.inputs = tuple((arg.number_attr, arg.type_list_attr) for arg in op_def.input_arg)
-
-    def output_types(self, attrs) -> list:
-        out = []
-        for number_attr, list_attr, type_attr, fixed, is_ref in self.outputs:
-            if list_attr:
-                out.extend(dtypes.as_dtype(t) for t in attrs[list_attr].list.type)
-                continue
-            t = fixed if fixed is not None else dtypes.as_dtype(attrs[type_attr].type)
-            if is_ref:
-                t = t._as_ref
-            if number_attr:
-                out.extend([t] * attrs[number_attr].i)
-            else:
-                out.append(t)
-        return out
-
-    def input_count(self, attrs) -> int:
-        n = 0
-        for number_attr, list_attr in self.inputs:
-            if number_attr:
-                n += attrs[number_attr].i
-            elif list_attr:
-                n += len(attrs[list_attr].list.type)
-            else:
-                n += 1
-        return n
-
-
-_SIGNATURES: dict = {}
-
-
-def _signature(op_def) -> _Signature:
-    sig = _SIGNATURES.get(op_def.name)
-    if sig is None or sig.__class__ is not _Signature:
-        sig = _SIGNATURES[op_def.name] = _Signature(op_def)
-    return sig
 
 
 def _copy_attr(av):
@@ -125,13 +73,7 @@ def _unique(g, name: str, taken: set) -> str:
     return f"{name}_{i}"
 
 
-def _output_types(node, op_def, attrs, max_index):
-    if op_def is not None:
-        try:
-            return op_def_library.output_types_for(op_def, attrs)
-        except KeyError as e:
-            raise ValueError(f"Node '{node.name}' ({node.op}) lacks attr {e.args[0]!r}, which its "
-                             "OpDef needs to know its output types") from None
+def _unknown_output_types(attrs, max_index):
     # An op type TF's registry does not know: keep it intact, infer what we can.
     shapes = attrs.get("_output_shapes")
     n = max(max_index + 1, len(shapes.list.shape) if shapes is not None else 0)
@@ -211,21 +153,20 @@ def _import_graph_def(graph_def, input_map, return_elements, name, graph, clear_
     taken: set = set()
     recorded_shapes: dict = {}
     stack_devices = bool(g._device_stack)
-    op_defs = op_def_registry._load()
     for node in nodes:
         name, op_type = node.name, node.op
-        op_def = op_defs.get(op_type)
+        sig = op_def_library.signature(op_type)
+        op_def = None if sig is None else sig.proto
         attrs = node.attr
-        sig = _signature(op_def) if op_def is not None else None
         recorded = "_output_shapes" in attrs  # TF's shapes; decoded lazily (Tensor.shape)
         if sig is not None:
             try:
-                out_types = sig.output_types(attrs)
+                out_types = op_def_library.output_types_for(sig, attrs)
             except KeyError as e:
                 raise ValueError(f"Node '{name}' ({op_type}) lacks attr {e.args[0]!r}, which "
                                  "its OpDef needs to know its output types") from None
         else:
-            out_types = _output_types(node, None, attrs, max_index.get(name, 0))
+            out_types = _unknown_output_types(attrs, max_index.get(name, 0))
         new_name = _unique(g, _renamed_prefix(name, renames, prefix), taken)
         taken.add(new_name)
         renames[name] = new_name
@@ -284,7 +225,7 @@ def _import_graph_def(graph_def, input_map, return_elements, name, graph, clear_
                                      f"({src_op.type}) has only {len(src_op._outputs)} outputs")
                 inputs.append(src_op._outputs[idx])
         if op._op_def is not None:
-            want = _signature(op._op_def).input_count(op._attrs)
+            want = op_def_library.input_count_for(op_def_library.signature(op.type), op._attrs)
             if want != len(inputs):
                 raise ValueError(f"Node '{node.name}' ({node.op}) has {len(inputs)} data inputs "
                                  f"but its OpDef takes {want}")

@@ -44,7 +44,7 @@ class _Attr:
 class _OpSignature:
     """What building a node needs of an OpDef, decoded once per op type."""
 
-    __slots__ = ("proto", "name", "input_arg", "output_arg", "attr", "attr_by_name")
+    __slots__ = ("proto", "name", "input_arg", "output_arg", "attr", "attr_by_name", "defaults")
 
     def __init__(self, op_def):
         self.proto = op_def
@@ -53,12 +53,15 @@ class _OpSignature:
         self.output_arg = [_Arg(a) for a in op_def.output_arg]
         self.attr = [_Attr(a) for a in op_def.attr]
         self.attr_by_name = {a.name: a for a in self.attr}
+        self.defaults = tuple((a.name, a.default_value) for a in self.attr
+                              if a.default_value is not None)
 
 
 _SIGNATURES: dict = {}
 
 
-def _signature(op_type: str):
+def signature(op_type: str):
+    """The decoded OpDef of ``op_type`` (``.proto`` is the OpDef itself), or None."""
     sig = _SIGNATURES.get(op_type)
     if sig is None:
         op_def = op_def_registry.get(op_type)
@@ -105,7 +108,7 @@ def apply_op(op_type: str, name=None, **keywords):
     outs = op._outputs
     if not outs:
         return op
-    out_args = _signature(op_type).output_arg
+    out_args = signature(op_type).output_arg
     if len(out_args) == 1 and len(outs) == 1 and not (out_args[0].number_attr or
                                                       out_args[0].type_list_attr):
         return outs[0]
@@ -113,7 +116,7 @@ def apply_op(op_type: str, name=None, **keywords):
 
 
 def create_op_from_def(op_type: str, name, keywords: dict):
-    op_def = _signature(op_type)
+    op_def = signature(op_type)
     if op_def is None:
         raise ValueError(f"Unknown op type {op_type!r}: no OpDef is registered for it")
     keywords = dict(keywords)
