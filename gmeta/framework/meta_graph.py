@@ -504,29 +504,16 @@ def _restore_collection(graph, key, col, scope, renames, var_objects):
 
 
 def _rename_proto(proto, renames, scope):
-    """Rewrites the graph-element name fields of a collection proto to their imported names."""
-    name_fields = {
-        "VariableDef": ("variable_name", "initial_value_name", "initializer_name",
-                        "snapshot_name"),
-        "SaverDef": ("filename_tensor_name", "save_tensor_name", "restore_op_name"),
-        "QueueRunnerDef": ("queue_name", "close_op_name", "cancel_op_name"),
-    }
-    fields = name_fields.get(proto.DESCRIPTOR.name)
-    if fields is None:
-        if hasattr(proto, "context_name"):  # Cond/WhileContextDef: every name field follows
-            _map_names(proto, lambda n: _rename(n, renames, scope))
-        return
-    for field in fields:
-        value = getattr(proto, field)
-        if value:
-            setattr(proto, field, _rename(value, renames, scope))
-    if proto.DESCRIPTOR.name == "VariableDef" and proto.HasField("save_slice_info_def") and scope:
-        proto.save_slice_info_def.full_name = prepend_name_scope(
-            proto.save_slice_info_def.full_name, scope)
-    if proto.DESCRIPTOR.name == "QueueRunnerDef":
-        ops = [_rename(n, renames, scope) for n in proto.enqueue_op_name]
-        del proto.enqueue_op_name[:]
-        proto.enqueue_op_name.extend(ops)
+    """Rewrites the graph-element name fields of a collection proto (VariableDef, SaverDef,
+    QueueRunnerDef, Cond/WhileContextDef: every ``*_name`` and repeated string field, nested
+    messages included) to the names the import gave those elements. Protos of other types
+    (registered by users) are left as they are."""
+    if proto.DESCRIPTOR.name in _RENAMED_PROTOS:
+        _map_names(proto, lambda n: _rename(n, renames, scope))
+
+
+_RENAMED_PROTOS = frozenset(["VariableDef", "SaverDef", "QueueRunnerDef", "CondContextDef",
+                             "WhileContextDef"])
 
 
 # -- device_map ------------------------------------------------------------------------------------
