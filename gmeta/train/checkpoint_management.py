@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import re
 
 from gmeta import errors
 from gmeta.framework.fileio import atomic_write
@@ -108,8 +109,6 @@ def latest_checkpoint(checkpoint_dir, latest_filename=None):
 
 def meta_graph_filename(checkpoint_filename, meta_graph_suffix="meta"):
     """``model-10`` -> ``model-10.meta``; sharded ``-00000-of-00002`` suffixes are dropped."""
-    import re
-
     basename = re.sub(r"-[\d\?]+-of-\d+$", "", checkpoint_filename)
     return f"{basename}.{meta_graph_suffix}"
 

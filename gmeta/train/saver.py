@@ -145,7 +145,6 @@ class Saver:
         self._recovered_dirs: set = set()
         self._is_empty = False
         self._graph = ops_lib.get_default_graph()
-        self._keys: list | None = None
         self._next_checkpoint_time = time.time() + keep_checkpoint_every_n_hours * 3600
         if saver_def is not None:
             self._init_from_saver_def(saver_def, name)
@@ -178,11 +177,9 @@ class Saver:
                 self._is_empty = True
                 return
             raise ValueError("No variables to save")
-        self._keys = [(s.name, s.slice_spec) for s in saveables]
         g = self._graph
         with g.as_default():
-            with ops_lib.name_scope_v1(self._name, "save", [s.tensor.op for s in saveables]) \
-                    as scope:
+            with ops_lib.name_scope_v1(self._name, "save", [s.tensor.op for s in saveables]):
                 filename = array_ops.placeholder_with_default(self._filename or "model",
                                                               shape=(), name="filename")
                 filename = array_ops.placeholder_with_default(filename, shape=(), name="Const")
@@ -195,7 +192,6 @@ class Saver:
                     restore_op = self._restore_ops(filename, saveables, name="restore_all")
         from gmeta.proto import SaverDef
 
-        del scope
         self.saver_def = SaverDef(filename_tensor_name=filename.name,
                                   save_tensor_name=save_tensor.name,
                                   restore_op_name=restore_op.name,
@@ -221,7 +217,7 @@ class Saver:
         return control_flow_ops.with_dependencies([save], filename)
 
     @staticmethod
-    def _restore_ops(filename, saveables, name, device_scope=None):
+    def _restore_ops(filename, saveables, name):
         g = ops_lib.get_default_graph()
         with g.device("cpu:0"):
             restored = apply_op("RestoreV2", prefix=filename,
