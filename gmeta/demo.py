@@ -15,24 +15,31 @@ import numpy as np
 
 
 def build_seed(tf):
+    """Builds the seed graph into the default graph (``tf`` is gmeta or
+    ``tensorflow.compat.v1``); returns its important tensors and ops by name. The TF fixture
+    scripts (tests/fixtures/seed_model.py) load this very function."""
     images = tf.constant(1.2, tf.float32, shape=[100, 28])
-    with tf.name_scope("hidden1"):
-        weights = tf.Variable(tf.truncated_normal([28, 128], stddev=1.0 / math.sqrt(float(28))),
-                              name="weights")
-        biases = tf.Variable(tf.zeros([128]), name="biases")
-        hidden1 = tf.nn.relu(tf.matmul(images, weights) + biases)
-    with tf.name_scope("hidden2"):
-        weights = tf.Variable(tf.truncated_normal([128, 32], stddev=1.0 / math.sqrt(float(128))),
-                              name="weights")
-        biases = tf.Variable(tf.zeros([32]), name="biases")
-        hidden2 = tf.nn.relu(tf.matmul(hidden1, weights) + biases)
-    with tf.name_scope("softmax_linear"):
-        weights = tf.Variable(tf.truncated_normal([32, 10], stddev=1.0 / math.sqrt(float(32))),
-                              name="weights")
-        biases = tf.Variable(tf.zeros([10]), name="biases")
-        logits = tf.matmul(hidden2, weights) + biases
-        tf.add_to_collection("logits", logits)
-    return logits
+    layers = {}
+    x = images
+    for scope, n_in, n_out in (("hidden1", 28, 128), ("hidden2", 128, 32),
+                               ("softmax_linear", 32, 10)):
+        with tf.name_scope(scope):
+            weights = tf.Variable(
+                tf.truncated_normal([n_in, n_out], stddev=1.0 / math.sqrt(float(n_in))),
+                name="weights")
+            biases = tf.Variable(tf.zeros([n_out]), name="biases")
+            x = tf.matmul(x, weights) + biases
+            if scope != "softmax_linear":
+                x = tf.nn.relu(x)
+                layers[scope] = x
+            else:
+                tf.add_to_collection("logits", x)
+        layers[f"{scope}/weights"], layers[f"{scope}/biases"] = weights, biases
+    init_all_op = tf.global_variables_initializer()
+    variables = [layers[f"{s}/{v}"] for s in ("hidden1", "hidden2", "softmax_linear")
+                 for v in ("weights", "biases")]
+    return {"images": images, **layers, "logits": x, "init_all_op": init_all_op,
+            "variables": variables}
 
 
 def main(out=print) -> int:
@@ -42,8 +49,8 @@ def main(out=print) -> int:
     with g.as_default():
         tf.set_random_seed(0)
         start = time.perf_counter()
-        logits = build_seed(tf)
-        init_all_op = tf.global_variables_initializer()
+        model = build_seed(tf)
+        logits, init_all_op = model["logits"], model["init_all_op"]
         built = time.perf_counter() - start
         with tf.Session() as sess:
             sess.run(init_all_op)
