@@ -68,35 +68,6 @@ def make_attr_value(attr_type: str, value):
     return av
 
 
-def attr_value_from_python(value):
-    """An ``AttrValue`` for a Python value with no OpDef to say its type (``_class``, user
-    attrs)."""
-    if isinstance(value, bool):
-        return make_attr_value("bool", value)
-    if isinstance(value, int):
-        return make_attr_value("int", value)
-    if isinstance(value, float):
-        return make_attr_value("float", value)
-    if isinstance(value, (str, bytes)):
-        return make_attr_value("string", value)
-    if isinstance(value, dtypes.DType):
-        return make_attr_value("type", value)
-    if isinstance(value, TensorShape):
-        return make_attr_value("shape", value)
-    if isinstance(value, (list, tuple)):
-        if all(isinstance(v, (str, bytes)) for v in value):
-            return make_attr_value("list(string)", value)
-        if all(isinstance(v, bool) for v in value) and value:
-            return make_attr_value("list(bool)", value)
-        if all(isinstance(v, int) for v in value):
-            return make_attr_value("list(int)", value)
-        if all(isinstance(v, (int, float)) for v in value):
-            return make_attr_value("list(float)", value)
-        if all(isinstance(v, dtypes.DType) for v in value):
-            return make_attr_value("list(type)", value)
-    raise TypeError(f"Cannot infer the attr type of {value!r}")
-
-
 def decode_attr_value(av, tf_style: bool = True):
     """Python value of an ``AttrValue``.
 
@@ -136,10 +107,3 @@ def decode_attr_value(av, tf_style: bool = True):
     if kind == "placeholder":
         return av.placeholder
     return getattr(av, kind)
-
-
-def python_attr_default(attr_def):
-    """The decoded default value of an OpDef attr, or ``None`` when it has none."""
-    if not attr_def.HasField("default_value"):
-        return None
-    return decode_attr_value(attr_def.default_value, tf_style=False)

@@ -22,10 +22,6 @@ def constant(value, dtype=None, shape=None, name="Const", verify_shape=False):
     return _constant(value, dtype, shape, name, verify_shape, allow_broadcast=False)
 
 
-def constant_v2(value, dtype=None, shape=None, name="Const"):
-    return _constant(value, dtype, shape, name, False, allow_broadcast=True)
-
-
 def _constant(value, dtype, shape, name, verify_shape, allow_broadcast):
     g = ops_lib.get_default_graph()
     if isinstance(value, ops_lib.Tensor):
@@ -46,7 +42,3 @@ def _constant(value, dtype, shape, name, verify_shape, allow_broadcast):
     op = g._create_op_internal("Const", [], [dtype_value], name=name, attrs=attrs,
                                op_def=op_def_registry.get("Const"))
     return op.outputs[0]
-
-
-def _constant_tensor_conversion(value, dtype=None, name=None, as_ref=False):
-    return constant(value, dtype=dtype, name=name or "Const")
