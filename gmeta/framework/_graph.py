@@ -327,6 +327,33 @@ class Graph:
         if ctx is not None:  # a cond branch captures the outside tensors its new ops read
             ctx.add_op(op)
 
+    def _add_imported_ops(self, ops, controls: dict) -> None:
+        """``_add_op`` for a whole import at once (``controls``: op -> its control inputs)."""
+        ctx = self._control_flow_context
+        with self._lock:
+            nodes_by_name = self._nodes_by_name
+            consumers = self._consumers
+            next_id = self._next_id
+            for op in ops:
+                next_id += 1
+                op._id = next_id
+                nodes_by_name[op._name] = op
+                for t in op._inputs:
+                    users = consumers.get(t)
+                    if users is None:
+                        consumers[t] = [op]
+                    else:
+                        users.append(op)
+                for c in controls.get(op, ()):
+                    op._control_inputs.append(c)
+                    c._control_outputs.append(op)
+            self._nodes.extend(ops)
+            self._next_id = next_id
+            self._version += len(ops)
+        if ctx is not None:
+            for op in ops:
+                ctx.add_op(op)
+
     def _get_control_flow_context(self):
         return self._control_flow_context
 

@@ -17,6 +17,8 @@ from gmeta.devices import spec as device_spec
 from gmeta.framework import op_def_library
 from gmeta.framework import ops as ops_lib
 from gmeta.framework._gc import paused_gc
+from gmeta.framework._graph_elements import Operation, Tensor
+from gmeta.framework.tensor_shape import TensorShape
 
 
 def _parse_input(s: str):
@@ -27,17 +29,6 @@ def _parse_input(s: str):
     if sep and idx.isdigit():
         return name, int(idx)
     return s, 0
-
-
-def _mark_used(g, name: str) -> None:
-    """Marks ``name`` and each of its enclosing scopes as used, so later ops and scopes built
-    with the same names get ``_1`` suffixes instead of clashing."""
-    used = g._names_in_use
-    parts = name.split("/")
-    for i in range(1, len(parts) + 1):
-        key = "/".join(parts[:i]).lower()
-        if key not in used:
-            used[key] = 1
 
 
 def _copy_attr(av):
@@ -87,7 +78,7 @@ def _unknown_output_types(attrs, max_index):
 
 def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
                      op_dict=None, producer_op_list=None, graph=None, clear_devices=False,
-                     device_map=None, _prefix=None, _rename_map=None):
+                     device_map=None, _prefix=None, _rename_map=None, _owned=False):
     """Imports ``graph_def`` into ``graph`` (default: the default graph).
 
     Args:
@@ -108,11 +99,81 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
     """
     with paused_gc():
         return _import_graph_def(graph_def, input_map, return_elements, name, graph,
-                                 clear_devices, device_map, _prefix, _rename_map)
+                                 clear_devices, device_map, _prefix, _rename_map, _owned)
+
+
+_DTYPES = dict(dtypes._BY_ENUM)  # DataType enum -> DType
+
+
+class _OpInfo:
+    """What the importer needs of one op type, looked up once per import."""
+
+    __slots__ = ("sig", "op_def", "fixed_types", "type_attr", "ref", "defaults", "input_count")
+
+    def __init__(self, op_type):
+        sig = op_def_library.signature(op_type)
+        self.sig = sig
+        self.op_def = None if sig is None else sig.proto
+        self.fixed_types = None  # output dtypes when no attr decides them
+        self.type_attr = None  # the attr that alone decides the single output's dtype
+        self.ref = False
+        self.defaults = ()
+        self.input_count = None  # data inputs when no attr decides how many
+        if sig is None:
+            return
+        self.defaults = sig.defaults
+        outs = sig.output_arg
+        if not any(a.number_attr or a.type_list_attr or a.type_attr for a in outs):
+            self.fixed_types = op_def_library.output_types_for(sig, {})
+        elif len(outs) == 1 and outs[0].type_attr and not (outs[0].number_attr or
+                                                           outs[0].type_list_attr):
+            self.type_attr = outs[0].type_attr
+            self.ref = outs[0].is_ref
+        if not any(a.number_attr or a.type_list_attr for a in sig.input_arg):
+            self.input_count = len(sig.input_arg)
+
+    def output_types(self, name, op_type, attrs) -> list:
+        try:
+            if self.type_attr is not None:
+                enum = attrs[self.type_attr].type
+                dtype = _DTYPES.get(enum) or dtypes.as_dtype(enum)
+                return [dtype._as_ref if self.ref else dtype]
+            return op_def_library.output_types_for(self.sig, attrs)
+        except KeyError as e:
+            raise ValueError(f"Node '{name}' ({op_type}) lacks attr {e.args[0]!r}, which its "
+                             "OpDef needs to know its output types") from None
+
+
+def _new_operation(g, name, op_type, out_types, attrs, op_def, device, recorded):
+    """An Operation without inputs yet (linked in pass 2); outputs' shapes stay None (decoded
+    from ``_output_shapes`` on first use) when the node recorded them."""
+    op = Operation.__new__(Operation)
+    op._graph = g
+    op._name = name
+    op._type = op_type
+    op._inputs = []
+    op._control_inputs = []
+    op._control_outputs = []
+    op._attrs = attrs
+    op._op_def = op_def
+    op._device = device
+    op._id = 0
+    op._traceback = None
+    op._full_type = None
+    outputs = []
+    for i, dtype in enumerate(out_types):
+        t = Tensor.__new__(Tensor)
+        t._op = op
+        t._value_index = i
+        t._dtype = dtype
+        t._shape = None if recorded else TensorShape(None)
+        outputs.append(t)
+    op._outputs = outputs
+    return op
 
 
 def _import_graph_def(graph_def, input_map, return_elements, name, graph, clear_devices,
-                      device_map, _prefix, _rename_map):
+                      device_map, _prefix, _rename_map, _owned=False):
     g = graph or ops_lib.get_default_graph()
     input_map = dict(input_map or {})
     if _prefix is None:
@@ -134,40 +195,52 @@ def _import_graph_def(graph_def, input_map, return_elements, name, graph, clear_
     used_keys = set()
 
     # -- pass 1: create operations ----------------------------------------------------------------
-    from gmeta.proto import GraphDef
+    if _owned:
+        own = graph_def  # the caller's own parse, which nothing else holds
+    else:
+        from gmeta.proto import GraphDef
 
-    own = GraphDef()
-    own.CopyFrom(graph_def)  # operations keep references to its attr maps
+        own = GraphDef()
+        own.CopyFrom(graph_def)  # operations keep references to its attr maps
     nodes = own.node
-    node_inputs = [list(node.input) for node in nodes]
-    max_index: dict = {}
-    for inputs in node_inputs:
-        for inp in inputs:
-            if inp[0] != "^":
-                src, idx = _parse_input(inp)
-                if idx > max_index.get(src, 0):
-                    max_index[src] = idx
+    max_index = None  # highest output index each node is read at (only for unknown op types)
+    infos: dict = {}
     new_ops: dict = {}
     renames: dict = {}
+    renamed_any = False
     created = []
+    colocated = []  # (node, op) with a _class attr
     taken: set = set()
     recorded_shapes: dict = {}
-    stack_devices = bool(g._device_stack)
+    controls: dict = {}  # op -> its control inputs
+    deferred = []  # (node, op) linked in pass 2
+    nodes_by_name = g._nodes_by_name
+    used = g._names_in_use
+    stack_devices = bool(g._device_stack) and not clear_devices
+    # a fresh graph (names in use: at most the import scope) cannot clash with imported names
+    empty_graph = not nodes_by_name and all(k == prefix[:-1].lower() for k in used)
     for node in nodes:
         name, op_type = node.name, node.op
-        sig = op_def_library.signature(op_type)
-        op_def = None if sig is None else sig.proto
+        info = infos.get(op_type)
+        if info is None:
+            info = infos[op_type] = _OpInfo(op_type)
         attrs = node.attr
         recorded = "_output_shapes" in attrs  # TF's shapes; decoded lazily (Tensor.shape)
-        if sig is not None:
-            try:
-                out_types = op_def_library.output_types_for(sig, attrs)
-            except KeyError as e:
-                raise ValueError(f"Node '{name}' ({op_type}) lacks attr {e.args[0]!r}, which "
-                                 "its OpDef needs to know its output types") from None
-        else:
-            out_types = _unknown_output_types(attrs, max_index.get(name, 0))
-        new_name = _unique(g, _renamed_prefix(name, renames, prefix), taken)
+        out_types = info.fixed_types
+        if out_types is None:
+            if info.sig is not None:
+                out_types = info.output_types(name, op_type, attrs)
+            else:
+                if max_index is None:
+                    max_index = _max_output_index(nodes)
+                out_types = _unknown_output_types(attrs, max_index.get(name, 0))
+        plain = prefix + name
+        new_name = _renamed_prefix(name, renames, prefix) if renamed_any else plain
+        if new_name in taken or (not empty_graph and (new_name in nodes_by_name or
+                                                      new_name.lower() in used)):
+            new_name = _unique(g, new_name, taken)
+        if new_name != plain:
+            renamed_any = True
         taken.add(new_name)
         renames[name] = new_name
         if clear_devices:
@@ -176,32 +249,68 @@ def _import_graph_def(graph_def, input_map, return_elements, name, graph, clear_
             device = device_map(node) or ""
         else:
             device = node.device
-        op = ops_lib.Operation(g, new_name, op_type, (), out_types, attrs, op_def, device)
-        if sig is not None:
-            for attr_name, default in sig.defaults:
-                if attr_name not in attrs:  # TF's importer adds missing default attrs
-                    op._set_attr(attr_name, default)
+        op = _new_operation(g, new_name, op_type, out_types, attrs, info.op_def, device,
+                            recorded)
+        for attr_name, default in info.defaults:
+            if attr_name not in attrs:  # TF's importer adds missing default attrs
+                op._set_attr(attr_name, default)
         if prefix and op_type in ("Enter", "RefEnter") and "frame_name" in attrs:
             frame = _copy_attr(attrs["frame_name"])
             frame.s = prefix.encode() + frame.s  # as TF's importer prefixes loop frames
             op._set_attr("frame_name", frame)
         if recorded:
             recorded_shapes[op] = True
-            for t in op._outputs:
-                t._shape = None
         if node.HasField("experimental_type"):
             op._full_type = node.experimental_type
-        if stack_devices and not clear_devices:
+        if stack_devices:
             g._apply_device_functions(op)
+        if "_class" in attrs:
+            colocated.append((node, op))
         new_ops[name] = op
         created.append((node, op))
+        # link now when every input is already made (files are usually in topological order);
+        # anything else (forward edges, input_map, errors) is left to pass 2
+        inputs = []
+        ctrl = None
+        for inp in node.input:
+            if inp[0] == "^":
+                src_op = new_ops.get(inp[1:])
+                if src_op is None or norm_map:
+                    break
+                if ctrl is None:
+                    ctrl = [src_op]
+                else:
+                    ctrl.append(src_op)
+                continue
+            if ":" in inp:
+                src, idx = _parse_input(inp)
+            else:
+                src, idx = inp, 0
+            src_op = new_ops.get(src)
+            if src_op is None or norm_map or idx >= len(src_op._outputs):
+                break
+            inputs.append(src_op._outputs[idx])
+        else:
+            want = info.input_count
+            if want is None and info.sig is not None:
+                want = op_def_library.input_count_for(info.sig, op._attrs)
+            if want is None or want == len(inputs):
+                op._inputs = inputs
+                if ctrl is not None:
+                    controls[op] = ctrl
+                continue
+        deferred.append((node, op))
 
     # -- pass 2: link inputs -----------------------------------------------------------------------
-    controls: dict = {}
-    for (node, op), node_input in zip(created, node_inputs):
+    for node, op in deferred:
         inputs, ctrl = [], []
-        for inp in node_input:
-            src, idx = _parse_input(inp)
+        for inp in node.input:
+            if inp[0] == "^":
+                src, idx = inp[1:], -1
+            elif ":" in inp:
+                src, idx = _parse_input(inp)
+            else:
+                src, idx = inp, 0
             if norm_map:
                 key = f"^{src}" if idx < 0 else f"{src}:{idx}"
                 if key in norm_map:
@@ -222,15 +331,19 @@ def _import_graph_def(graph_def, input_map, return_elements, name, graph, clear_
             else:
                 if idx >= len(src_op._outputs):
                     raise ValueError(f"Node '{node.name}' has input '{inp}', but '{src}' "
-                                     f"({src_op.type}) has only {len(src_op._outputs)} outputs")
+                                     f"({src_op._type}) has only {len(src_op._outputs)} outputs")
                 inputs.append(src_op._outputs[idx])
-        if op._op_def is not None:
-            want = op_def_library.input_count_for(op_def_library.signature(op.type), op._attrs)
+        info = infos[op._type]
+        if info.sig is not None:
+            want = info.input_count
+            if want is None:
+                want = op_def_library.input_count_for(info.sig, op._attrs)
             if want != len(inputs):
                 raise ValueError(f"Node '{node.name}' ({node.op}) has {len(inputs)} data inputs "
                                  f"but its OpDef takes {want}")
         op._inputs = inputs
-        controls[op] = ctrl
+        if ctrl:
+            controls[op] = ctrl
 
     unused = sorted(set(norm_map) - used_keys)
     if unused:
@@ -238,42 +351,19 @@ def _import_graph_def(graph_def, input_map, return_elements, name, graph, clear_
                          f"[{', '.join(unused)}]")
 
     # -- pass 3: colocation devices, add to the graph, shapes --------------------------------------
-    for node, op in created:
-        cls = op._attrs.get("_class")
-        if cls is not None and cls.list.s:
-            renamed = []
-            target_device = None
-            for s in cls.list.s:
-                if s.startswith(b"loc:@"):
-                    target = s[5:].decode()
-                    new_target = renames.get(target)
-                    if new_target is None:
-                        if target not in g._nodes_by_name:
-                            raise ValueError(f"Specified colocation to an op that does not exist "
-                                             f"during import: {target} in {node.name}")
-                        new_target = target
-                        top = g._nodes_by_name[target]
-                    else:
-                        top = new_ops[target]
-                    if target_device is None and top._device:
-                        target_device = top._device
-                    renamed.append(b"loc:@" + new_target.encode())
-                else:
-                    renamed.append(s)
-            if renamed != list(cls.list.s):
-                from gmeta.proto import AttrValue
-
-                av = AttrValue()
-                av.list.s.extend(renamed)
-                op._set_attr("_class", av)
-            if not clear_devices:
-                op._device = target_device or op._device
-    for node, op in created:
+    for node, op in colocated:
+        _rename_colocation(g, node, op, renames, new_ops, clear_devices)
+    for node, op in colocated:
         if op._device and op._device != node.device:
             op._device = device_spec.canonical_name(op._device)
-        g._add_op(op, controls[op])
-        _mark_used(g, op._name)
-    _infer_shapes(created, recorded_shapes)
+    if stack_devices or device_map is not None:
+        for node, op in created:
+            if op._device and op._device != node.device:
+                op._device = device_spec.canonical_name(op._device)
+    g._add_imported_ops([op for _, op in created], controls)
+    _mark_all_used(g, [op._name for _, op in created])
+    if len(recorded_shapes) < len(created):
+        _infer_shapes(created, recorded_shapes)
 
     if _rename_map is not None:
         _rename_map.update(renames)
@@ -290,6 +380,74 @@ def _import_graph_def(graph_def, input_map, return_elements, name, graph, clear_
         else:
             out.append(op)
     return out
+
+
+def _max_output_index(nodes) -> dict:
+    max_index: dict = {}
+    for node in nodes:
+        for inp in node.input:
+            if inp[0] != "^":
+                src, idx = _parse_input(inp)
+                if idx > max_index.get(src, 0):
+                    max_index[src] = idx
+    return max_index
+
+
+def _rename_colocation(g, node, op, renames, new_ops, clear_devices) -> None:
+    """Points ``op``'s ``_class: loc:@x`` at x's imported name and takes x's device."""
+    cls = op._attrs.get("_class")
+    groups = list(cls.list.s) if cls is not None else ()
+    if not groups:
+        return
+    renamed = []
+    changed = False
+    target_device = None
+    for s in groups:
+        if s.startswith(b"loc:@"):
+            target = s[5:].decode()
+            new_target = renames.get(target)
+            if new_target is None:
+                top = g._nodes_by_name.get(target)
+                if top is None:
+                    raise ValueError(f"Specified colocation to an op that does not exist "
+                                     f"during import: {target} in {node.name}")
+                new_target = target
+            else:
+                top = new_ops[target]
+            if target_device is None and top._device:
+                target_device = top._device
+            if new_target != target:
+                changed = True
+                s = b"loc:@" + new_target.encode()
+        renamed.append(s)
+    if changed:
+        from gmeta.proto import AttrValue
+
+        av = AttrValue()
+        av.list.s.extend(renamed)
+        op._set_attr("_class", av)
+    if not clear_devices and target_device:
+        op._device = target_device
+
+
+def _mark_all_used(g, names) -> None:
+    """Marks each name and its enclosing scopes as used, so later ops and scopes built with the
+    same names get ``_1`` suffixes instead of clashing."""
+    used = g._names_in_use
+    done: set = set()  # scopes whose enclosing scopes are all marked
+    for name in names:
+        key = name.lower()
+        if key not in used:
+            used[key] = 1
+        cut = key.rfind("/")
+        while cut > 0:
+            head = key[:cut]
+            if head in done:
+                break
+            done.add(head)
+            if head not in used:
+                used[head] = 1
+            cut = key.rfind("/", 0, cut)
 
 
 def _infer_shapes(created, recorded_shapes) -> None:

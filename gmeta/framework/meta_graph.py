@@ -374,7 +374,7 @@ def read_meta_graph_file(filename):
     binary_error = text_error = None
     try:
         mgd.ParseFromString(data)
-        if data and not mgd.ByteSize():
+        if data and not mgd.ListFields():
             raise _pb_message.DecodeError("no MetaGraphDef fields")
         return mgd
     except _pb_message.DecodeError as e:
@@ -407,14 +407,19 @@ def _rename(name: str, renames: dict, scope) -> str:
 def import_scoped_meta_graph_with_return_elements(
         meta_graph_or_file, clear_devices=False, graph=None, import_scope=None, input_map=None,
         unbound_inputs_col_name="unbound_inputs", restore_collections_predicate=(lambda k: True),
-        return_elements=None, device_map=None):
-    """Imports a MetaGraphDef into ``graph``; returns ``(var_list, imported_return_elements)``."""
+        return_elements=None, device_map=None, _owned=False):
+    """Imports a MetaGraphDef into ``graph``; returns ``(var_list, imported_return_elements)``.
+
+    ``_owned``: the MetaGraphDef was parsed for this import alone, so the imported operations
+    may keep references into it instead of a copy.
+    """
     from gmeta.proto import MetaGraphDef
 
     if isinstance(meta_graph_or_file, MetaGraphDef):
         mgd = meta_graph_or_file
     else:
         mgd = read_meta_graph_file(meta_graph_or_file)
+        _owned = True
     graph = graph or ops_lib.get_default_graph()
     unbound = mgd.collection_def.get(unbound_inputs_col_name) \
         if unbound_inputs_col_name in mgd.collection_def else None
@@ -431,10 +436,12 @@ def import_scoped_meta_graph_with_return_elements(
         imported = import_graph_def(mgd.graph_def, input_map=input_map,
                                     return_elements=return_elements, graph=graph,
                                     clear_devices=clear_devices, device_map=device_fn,
-                                    _prefix=prefix, _rename_map=renames)
+                                    _prefix=prefix, _rename_map=renames, _owned=_owned)
         graph._last_import_renames = renames
         graph._last_import_prefix = prefix
         scope = prefix.rstrip("/")
+        if not scope and all(k == v for k, v in renames.items()):
+            renames = None  # every name as in the file: collection protos need no rewriting
         var_objects: dict = {}
         keys = sorted(mgd.collection_def)
         if "trainable_variables" in keys:
@@ -474,14 +481,16 @@ def _restore_collection(graph, key, col, scope, renames, var_objects):
                     continue
                 proto = proto_type()
                 proto.ParseFromString(raw)
-                _rename_proto(proto, renames, scope)
+                if renames is not None:
+                    _rename_proto(proto, renames, scope)
                 item = from_proto(proto, import_scope=None)
                 if key in _VARIABLE_KEYS:
                     var_objects[raw] = item
                 items.append(item)
         elif kind == "node_list":
             for v in values:
-                items.append(graph.as_graph_element(_rename(v, renames, scope)))
+                items.append(graph.as_graph_element(v if renames is None else
+                                                    _rename(v, renames, scope)))
         elif kind == "bytes_list":
             for v in values:
                 items.append(v if not scope else prepend_name_scope(v.decode("utf-8", "replace"),

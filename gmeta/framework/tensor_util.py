@@ -67,20 +67,34 @@ def _flatten(values):
 
 def _check_compatible(values, dtype: dtypes.DType):
     """TF refuses lossy Python conversions: 1.5 to int32, "a" to float, 2**40 to int32."""
-    for v in _flatten(values):
+    flat = _flatten(values)
+    if dtype == dtypes.string:
+        for v in flat:
+            if not isinstance(v, (str, bytes, np.generic)):
+                raise TypeError(f"Expected string, but got {v!r} of type '{type(v).__name__}'.")
+        return
+    integer = dtype.is_integer
+    numeric = dtype.is_numeric or dtype.is_bool
+    for v in flat:
+        cls = v.__class__
+        if cls is float and integer:
+            raise TypeError(f"Expected {dtype.name}, but got {v!r} of type 'float'.")
+        if cls is int or cls is float:
+            if integer and not dtype.min <= v <= dtype.max:
+                raise TypeError(f"Expected {dtype.name}, but got {v!r}: out of range for "
+                                f"{dtype.name}.")
+            continue
         if isinstance(v, np.generic):
             continue
-        if dtype.is_integer and isinstance(v, float) and not isinstance(v, bool):
+        if integer and isinstance(v, float) and not isinstance(v, bool):
             raise TypeError(f"Expected {dtype.name}, but got {v!r} of type 'float'.")
-        if dtype.is_integer and isinstance(v, numbers.Integral) and not isinstance(v, bool):
+        if integer and isinstance(v, numbers.Integral) and not isinstance(v, bool):
             if not dtype.min <= int(v) <= dtype.max:
                 raise TypeError(f"Expected {dtype.name}, but got {v!r}: out of range for "
                                 f"{dtype.name}.")
-        if (dtype.is_numeric or dtype.is_bool) and isinstance(v, (str, bytes)):
+        if numeric and isinstance(v, (str, bytes)):
             raise TypeError(f"Expected {dtype.name}, but got {v!r} of type "
                             f"'{type(v).__name__}'.")
-        if dtype == dtypes.string and not isinstance(v, (str, bytes)):
-            raise TypeError(f"Expected string, but got {v!r} of type '{type(v).__name__}'.")
 
 
 def to_numpy(values, dtype=None) -> np.ndarray:
@@ -90,8 +104,11 @@ def to_numpy(values, dtype=None) -> np.ndarray:
         _check_compatible(values, dtype)
     if dtype == dtypes.string:
         arr = np.asarray(values, dtype=object)
-        return np.vectorize(lambda s: s.encode() if isinstance(s, str) else bytes(s),
-                            otypes=[object])(arr) if arr.size else arr
+        if arr.size:
+            flat = [s.encode() if isinstance(s, str) else bytes(s) for s in arr.ravel()]
+            arr = np.empty(arr.shape, dtype=object)
+            arr.ravel()[:] = flat
+        return arr
     return np.asarray(values, dtype=dtype.as_numpy_dtype)
 
 

@@ -23,6 +23,7 @@ anew: a ``ReadVariableOp`` in the caller's name scope. ``assign*`` and ``scatter
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 from gmeta import dtypes
@@ -82,6 +83,11 @@ def _check_sync_agg_trainable(synchronization, aggregation, trainable, name):
     return synchronization, aggregation, bool(trainable)
 
 
+@functools.lru_cache(maxsize=None)
+def _signature(fn):
+    return inspect.signature(fn)
+
+
 def _maybe_resource_variable(v1_init, args, kwargs):
     """The ResourceVariable ``gm.Variable(*args, **kwargs)`` stands for, else None.
 
@@ -89,8 +95,11 @@ def _maybe_resource_variable(v1_init, args, kwargs):
     selects a resource variable; a ``variable_def`` with ``is_resource`` always does. ``v1_init``
     is ``gm.Variable.__init__``, whose signature maps positional arguments.
     """
-    bound = inspect.signature(v1_init).bind(None, *args, **kwargs).arguments
-    bound = {k: v for k, v in bound.items() if k != "self"}
+    if args:
+        bound = _signature(v1_init).bind(None, *args, **kwargs).arguments
+        bound = {k: v for k, v in bound.items() if k != "self"}
+    else:  # keyword-only calls (from_proto, most user code) need no binding
+        bound = dict(kwargs)
     variable_def = bound.get("variable_def")
     use_resource = bound.pop("use_resource", None)
     if variable_def is not None:

@@ -73,10 +73,57 @@ class _Saveable:
             if var._variable.dtype.base_dtype == dtypes.resource:
                 return apply_op("AssignVariableOp", resource=var._variable, value=restored,
                                 name="AssignVariableOp")
-            shape = var.shape
-            return apply_op("Assign", ref=var._ref(), value=restored,
-                            validate_shape=shape.is_fully_defined(), name="Assign").op
+            return _assign_restored(var._ref(), restored, var.shape.is_fully_defined())
         raise TypeError(f"Cannot restore into {var!r}")
+
+    @property
+    def is_ref_variable(self) -> bool:
+        var = self.var
+        return (isinstance(var, Variable) and not getattr(var, "_is_resource_variable", False)
+                and var._variable.dtype.base_dtype != dtypes.resource)
+
+
+def _assign_restored(ref, value, validate_shape):
+    """``save/Assign_k``: an ``Assign`` of the restored ``value`` to ``ref``, colocated with the
+    variable."""
+    return apply_op("Assign", ref=ref, value=value, validate_shape=validate_shape,
+                    name="Assign").op
+
+
+def _bulk_assigns(g, triples) -> list:
+    """The ``Assign`` ops of ``(ref, value, validate_shape)`` triples, node for node what
+    ``_assign_restored`` builds, made without the generic op builder when the graph has no
+    scopes that could change them: a Saver over thousands of variables builds one per variable,
+    on every import of a MetaGraph without a SaverDef."""
+    from gmeta.framework import shape_inference
+    from gmeta.framework.op_def_library import signature
+    from gmeta.proto import AttrValue
+
+    op_def = signature("Assign")
+    if (g._finalized or g._control_stack or g._attr_scope_map or g._colocation_stack or
+            g._control_flow_context is not None or "Assign" in g._gradient_override_map or
+            op_def.proto.is_stateful):
+        return [_assign_restored(*t) for t in triples]
+    use_locking = op_def.attr_by_name["use_locking"].default_value
+    ops = []
+    for ref, value, validate_shape in triples:
+        dtype = ref.dtype.base_dtype
+        if (value.dtype.base_dtype != dtype or not ref.dtype.is_ref_dtype or
+                ref.graph is not g or value.graph is not g):
+            ops.append(_assign_restored(ref, value, validate_shape))  # its checks name the fault
+            continue
+        var_op = ref.op
+        coloc = AttrValue()
+        coloc.list.s.extend(sorted(set(var_op.colocation_groups())))
+        attrs = {"T": AttrValue(type=dtype.as_datatype_enum),
+                 "validate_shape": AttrValue(b=bool(validate_shape)),
+                 "use_locking": use_locking, "_class": coloc}
+        op = ops_lib.Operation(g, g.unique_name("Assign"), "Assign", [ref, value], [ref.dtype],
+                               attrs, op_def.proto, var_op._device)
+        g._add_imported_ops([op], {})
+        shape_inference.infer(op)
+        ops.append(op)
+    return ops
 
 
 def _saveables(var_list):
@@ -210,8 +257,10 @@ class Saver:
 
     @staticmethod
     def _save_ops(filename, saveables):
-        names = [s.name for s in saveables]
-        slices = [s.slice_spec for s in saveables]
+        # object arrays: a string constant of thousands of names converts without a per-element
+        # scan for tensors
+        names = np.array([s.name for s in saveables], dtype=object)
+        slices = np.array([s.slice_spec for s in saveables], dtype=object)
         save = apply_op("SaveV2", prefix=filename, tensor_names=names, shape_and_slices=slices,
                         tensors=[s.tensor for s in saveables], name="SaveV2")
         return control_flow_ops.with_dependencies([save], filename)
@@ -221,12 +270,17 @@ class Saver:
         g = ops_lib.get_default_graph()
         with g.device("cpu:0"):
             restored = apply_op("RestoreV2", prefix=filename,
-                                tensor_names=[s.name for s in saveables],
-                                shape_and_slices=[s.slice_spec for s in saveables],
+                                tensor_names=np.array([s.name for s in saveables], dtype=object),
+                                shape_and_slices=np.array([s.slice_spec for s in saveables],
+                                                          dtype=object),
                                 dtypes=[s.dtype for s in saveables], name="RestoreV2")
         if not isinstance(restored, list):
             restored = [restored]
-        assigns = [s.restore(t) for s, t in zip(saveables, restored)]
+        if all(s.is_ref_variable for s in saveables):
+            assigns = _bulk_assigns(g, [(s.var._ref(), t, s.var.shape.is_fully_defined())
+                                        for s, t in zip(saveables, restored)])
+        else:
+            assigns = [s.restore(t) for s, t in zip(saveables, restored)]
         return control_flow_ops.group(*assigns, name=name)
 
     def _sharded_save_ops(self, prefix, per_device):
@@ -534,15 +588,16 @@ def _import_meta_graph(meta_graph_or_file, clear_devices, import_scope, input_ma
     from gmeta.proto import MetaGraphDef
 
     graph = graph or ops_lib.get_default_graph()
-    if isinstance(meta_graph_or_file, MetaGraphDef):
-        mgd = meta_graph_or_file
-    else:
+    owned = not isinstance(meta_graph_or_file, MetaGraphDef)
+    if owned:
         mgd = meta_graph.read_meta_graph_file(os.fspath(meta_graph_or_file))
+    else:
+        mgd = meta_graph_or_file
     with graph.as_default():
         imported_vars, elements = meta_graph.import_scoped_meta_graph_with_return_elements(
             mgd, clear_devices=clear_devices, graph=graph, import_scope=import_scope,
             input_map=input_map, return_elements=return_elements, device_map=device_map,
-            **kwargs)
+            _owned=owned, **kwargs)
         renames = getattr(graph, "_last_import_renames", {})
         if mgd.HasField("saver_def") and mgd.saver_def.restore_op_name:
             from gmeta.proto import SaverDef
