@@ -531,20 +531,9 @@ class Graph:
         MetaGraphDef, without a second copy)."""
         gd.versions.producer = GRAPH_DEF_VERSION
         gd.versions.min_consumer = GRAPH_DEF_VERSION_MIN_CONSUMER
-        nodes = gd.node
-        for op in self._nodes:
-            nd = nodes.add()
-            nd.name = op._name
-            nd.op = op._type
-            if op._device:
-                nd.device = op._device
-            inputs = [t._as_node_def_input() for t in op._inputs]
-            if op._control_inputs:
-                inputs.extend(sorted("^" + c._name for c in op._control_inputs))
-            nd.input.extend(inputs)
-            op._fill_attrs(nd, add_shapes)
-            if op._full_type is not None:
-                nd.experimental_type.CopyFrom(op._full_type)
+        from gmeta.framework import _graph_def_writer
+
+        _graph_def_writer.write_nodes(gd, self._nodes, add_shapes)
 
     @contextlib.contextmanager
     def _attr_scope(self, attr_map):

@@ -135,7 +135,7 @@ class Operation:
 
     __slots__ = ("_graph", "_name", "_type", "_inputs", "_control_inputs", "_outputs",
                  "_device", "_attrs", "_op_def", "_id", "_control_outputs", "_traceback",
-                 "_full_type", "__weakref__")
+                 "_full_type", "_attr_wire", "__weakref__")
 
     def __init__(self, graph, name, op_type, inputs, output_types, attrs, op_def, device=""):
         self._graph = graph
@@ -150,6 +150,7 @@ class Operation:
         self._id = 0
         self._traceback = None
         self._full_type = None
+        self._attr_wire = None  # the attrs as NodeDef wire bytes (export), until they change
         self._outputs = [Tensor(self, i, t) for i, t in enumerate(output_types)]
 
     # -- NodeDef view ---------------------------------------------------------------------------
@@ -273,6 +274,7 @@ class Operation:
         attrs = self._attrs
         if attrs.__class__ is not dict:
             attrs = self._attrs = dict(attrs.items())
+        self._attr_wire = None  # the caller changes them
         return attrs
 
     def _set_attr(self, name: str, av) -> None:

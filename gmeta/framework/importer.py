@@ -160,6 +160,7 @@ def _new_operation(g, name, op_type, out_types, attrs, op_def, device, recorded)
     op._id = 0
     op._traceback = None
     op._full_type = None
+    op._attr_wire = None
     outputs = []
     for i, dtype in enumerate(out_types):
         t = Tensor.__new__(Tensor)

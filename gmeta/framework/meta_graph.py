@@ -95,10 +95,15 @@ def _in_scope(name: str, export_scope) -> bool:
 
 
 # -- export ----------------------------------------------------------------------------------------
-def _stripped_op_list(graph_def):
+def _stripped_op_list(graph_def, graph=None):
+    """The OpDefs of the op types ``graph_def`` uses (``graph``: the graph it was just written
+    from, whose ops tell the types faster)."""
     from gmeta.proto import OpList
 
-    used = {n.op for n in graph_def.node}
+    if graph is not None:
+        used = {op._type for op in graph._nodes}
+    else:
+        used = {n.op for n in graph_def.node}
     for fn in graph_def.library.function:
         used.update(n.op for n in fn.node_def)
     op_list = OpList()
@@ -138,11 +143,14 @@ def _collection_kind(value) -> Optional[str]:
     return None
 
 
-def add_collection_def(meta_graph_def, key, graph, export_scope=None, exclude_nodes=None):
+def add_collection_def(meta_graph_def, key, graph, export_scope=None, exclude_nodes=None,
+                       _memo=None):
     """Serialises collection ``key`` of ``graph`` into ``meta_graph_def`` (TF's rules).
 
     A collection that cannot be serialised is skipped with a warning naming the key and the
-    offending item's type (TF drops it with a generic warning).
+    offending item's type (TF drops it with a generic warning). ``_memo`` (one export's
+    ``{(id(item), to_proto): (item, bytes)}``) serialises an item in several collections (a
+    Variable in ``variables`` and ``trainable_variables``) once.
     """
     if not isinstance(key, (str, bytes)):
         log.warning("Only collections with string keys are exported to a MetaGraphDef; "
@@ -162,10 +170,18 @@ def add_collection_def(meta_graph_def, key, graph, export_scope=None, exclude_no
     try:
         if to_proto is not None:
             values = []
+            memo = {} if _memo is None else _memo
             for x in items:
+                hit = memo.get((id(x), to_proto))
+                if hit is not None and hit[0] is x:
+                    if hit[1] is not None:
+                        values.append(hit[1])
+                    continue
                 proto = to_proto(x, export_scope=export_scope)
-                if proto is not None:
-                    values.append(proto.SerializeToString(deterministic=True))
+                data = None if proto is None else proto.SerializeToString(deterministic=True)
+                memo[(id(x), to_proto)] = (x, data)
+                if data is not None:
+                    values.append(data)
             if values:
                 col.bytes_list.value.extend(values)
             else:
@@ -245,7 +261,8 @@ def create_meta_graph_def(meta_info_def=None, graph_def=None, saver_def=None,
     mgd = MetaGraphDef()
     if meta_info_def is not None:
         mgd.meta_info_def.MergeFrom(meta_info_def)
-    if graph_def is None:
+    written_from_graph = graph_def is None
+    if written_from_graph:
         graph._write_graph_def(mgd.graph_def, add_shapes=True)
     else:
         mgd.graph_def.MergeFrom(graph_def)
@@ -254,7 +271,8 @@ def create_meta_graph_def(meta_info_def=None, graph_def=None, saver_def=None,
         _strip_default_attrs(mgd.graph_def)
         mgd.meta_info_def.stripped_default_attrs = True
     if not mgd.meta_info_def.stripped_op_list.op:
-        mgd.meta_info_def.stripped_op_list.MergeFrom(_stripped_op_list(graph_def))
+        mgd.meta_info_def.stripped_op_list.MergeFrom(_stripped_op_list(
+            graph_def, graph if written_from_graph else None))
     mgd.meta_info_def.tensorflow_version = TF_VERSION
     mgd.meta_info_def.tensorflow_git_version = GIT_VERSION
     if saver_def is not None:
@@ -262,8 +280,9 @@ def create_meta_graph_def(meta_info_def=None, graph_def=None, saver_def=None,
     keys = graph.get_all_collection_keys() if collection_list is None else collection_list
     keys = list(keys) + [k for k in getattr(graph, "_unconverted_collections", {})
                          if collection_list is None and k not in keys]
+    memo: dict = {}
     for key in keys:
-        add_collection_def(mgd, key, graph, export_scope, exclude_nodes)
+        add_collection_def(mgd, key, graph, export_scope, exclude_nodes, _memo=memo)
     return mgd
 
 
@@ -311,11 +330,17 @@ def export_scoped_meta_graph(filename=None, graph_def=None, graph=None, export_s
         col = mgd.collection_def["savers"]
         del col.bytes_list.value[:]
         col.bytes_list.value.append(saver_def.SerializeToString(deterministic=True))
-    size = mgd.ByteSize()
+    data = None
+    if filename and not as_text:
+        try:  # the bytes to write tell the size; no separate ByteSize pass
+            data = mgd.SerializeToString(deterministic=True)
+        except (ValueError, _pb_message.EncodeError):
+            data = None
+    size = len(data) if data is not None else mgd.ByteSize()
     if size >= 2 ** 31:
         raise ValueError(_too_large_message(mgd))
     if filename:
-        write_meta_graph(mgd, filename, as_text)
+        write_meta_graph(mgd, filename, as_text, _data=data)
     var_list = {v.op.name: v for v in graph.get_collection("variables")
                 if _in_scope(v.name, export_scope)}
     return mgd, var_list
@@ -343,12 +368,17 @@ def _find_extraneous_saver_nodes(graph_def, saver_def):
     return {n.name for n in graph_def.node if n.name.split("/")[0] in drop_scopes}
 
 
-def write_meta_graph(mgd, filename, as_text=False) -> None:
-    """Writes atomically (temporary file, fsync, rename), creating missing directories."""
+def write_meta_graph(mgd, filename, as_text=False, _data=None) -> None:
+    """Writes atomically (temporary file, fsync, rename), creating missing directories.
+    ``_data``: ``mgd`` already serialized (binary)."""
     from gmeta.framework.fileio import atomic_write
     from gmeta.proto import message_to_text
 
-    data = message_to_text(mgd).encode() if as_text else mgd.SerializeToString(deterministic=True)
+    if _data is not None:
+        data = _data
+    else:
+        data = (message_to_text(mgd).encode() if as_text else
+                mgd.SerializeToString(deterministic=True))
     atomic_write(filename, data, make_dirs=True)
 
 

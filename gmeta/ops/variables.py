@@ -408,11 +408,13 @@ def _register_collections():
     from gmeta.framework.meta_graph import register_proto_function
     from gmeta.proto import VariableDef
 
+    def to_proto(v, export_scope=None):  # one function: export serialises a variable once
+        return v.to_proto(export_scope)
+
     for key in (GraphKeys.GLOBAL_VARIABLES, GraphKeys.TRAINABLE_VARIABLES,
                 GraphKeys.MOVING_AVERAGE_VARIABLES, GraphKeys.LOCAL_VARIABLES,
                 GraphKeys.MODEL_VARIABLES, GraphKeys.GLOBAL_STEP, GraphKeys.METRIC_VARIABLES):
-        register_proto_function(key, proto_type=VariableDef,
-                                to_proto=lambda v, export_scope=None: v.to_proto(export_scope),
+        register_proto_function(key, proto_type=VariableDef, to_proto=to_proto,
                                 from_proto=Variable.from_proto)
 
 
