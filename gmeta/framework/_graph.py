@@ -403,6 +403,15 @@ class Graph:
         """Resolves a Tensor, Operation, Variable or name ("op" / "op:0") to an element of this
         graph, with TF's exception types (KeyError: missing, ValueError: wrong kind or other
         graph, TypeError: not convertible)."""
+        if obj.__class__ is str:  # the common case, answered without the lock
+            op_name, sep, index = obj.partition(":")
+            op = self._nodes_by_name.get(op_name)
+            if op is not None:
+                if not sep:
+                    if allow_operation:
+                        return op
+                elif allow_tensor and index.isdigit() and int(index) < len(op._outputs):
+                    return op._outputs[int(index)]
         with self._lock:
             return self._as_graph_element_locked(obj, allow_tensor, allow_operation)
 

@@ -210,7 +210,7 @@ def _import_graph_def(graph_def, input_map, return_elements, name, graph, clear_
     renames: dict = {}
     renamed_any = False
     created = []
-    colocated = []  # (node, op) with a _class attr
+    colocated = []  # (op, its _class attr, its requested device)
     taken: set = set()
     recorded_shapes: dict = {}
     controls: dict = {}  # op -> its control inputs
@@ -265,8 +265,9 @@ def _import_graph_def(graph_def, input_map, return_elements, name, graph, clear_
             op._full_type = node.experimental_type
         if stack_devices:
             g._apply_device_functions(op)
-        if "_class" in attrs:
-            colocated.append((node, op))
+        cls = attrs.get("_class")
+        if cls is not None:
+            colocated.append((op, cls, device))
         new_ops[name] = op
         created.append((node, op))
         # link now when every input is already made (files are usually in topological order);
@@ -352,11 +353,9 @@ def _import_graph_def(graph_def, input_map, return_elements, name, graph, clear_
                          f"[{', '.join(unused)}]")
 
     # -- pass 3: colocation devices, add to the graph, shapes --------------------------------------
-    for node, op in colocated:
-        _rename_colocation(g, node, op, renames, new_ops, clear_devices)
-    for node, op in colocated:
-        if op._device and op._device != node.device:
-            op._device = device_spec.canonical_name(op._device)
+    if colocated:
+        _colocate(g, colocated, renames if renamed_any or prefix else None, new_ops,
+                  clear_devices)
     if stack_devices or device_map is not None:
         for node, op in created:
             if op._device and op._device != node.device:
@@ -394,41 +393,43 @@ def _max_output_index(nodes) -> dict:
     return max_index
 
 
-def _rename_colocation(g, node, op, renames, new_ops, clear_devices) -> None:
-    """Points ``op``'s ``_class: loc:@x`` at x's imported name and takes x's device."""
-    cls = op._attrs.get("_class")
-    groups = list(cls.list.s) if cls is not None else ()
-    if not groups:
-        return
-    renamed = []
-    changed = False
-    target_device = None
-    for s in groups:
-        if s.startswith(b"loc:@"):
-            target = s[5:].decode()
-            new_target = renames.get(target)
-            if new_target is None:
-                top = g._nodes_by_name.get(target)
+def _colocate(g, colocated, renames, new_ops, clear_devices) -> None:
+    """Each ``(op, _class attr, requested device)``: ``loc:@x`` is pointed at x's imported name
+    (``renames``: None when every name is as in the file) and the op takes x's device."""
+    nodes_by_name = g._nodes_by_name
+    for op, cls, device in colocated:
+        groups = cls.list.s
+        if not groups:
+            continue
+        renamed = []
+        changed = False
+        target_device = None
+        for s in groups:
+            if s.startswith(b"loc:@"):
+                target = s[5:].decode()
+                top = new_ops.get(target)
+                new_target = target if renames is None or top is None else renames[target]
                 if top is None:
-                    raise ValueError(f"Specified colocation to an op that does not exist "
-                                     f"during import: {target} in {node.name}")
-                new_target = target
-            else:
-                top = new_ops[target]
-            if target_device is None and top._device:
-                target_device = top._device
-            if new_target != target:
-                changed = True
-                s = b"loc:@" + new_target.encode()
-        renamed.append(s)
-    if changed:
-        from gmeta.proto import AttrValue
+                    top = nodes_by_name.get(target)
+                    if top is None:
+                        raise ValueError(f"Specified colocation to an op that does not exist "
+                                         f"during import: {target} in {op.name}")
+                if target_device is None and top._device:
+                    target_device = top._device
+                if new_target != target:
+                    changed = True
+                    s = b"loc:@" + new_target.encode()
+            renamed.append(s)
+        if changed:
+            from gmeta.proto import AttrValue
 
-        av = AttrValue()
-        av.list.s.extend(renamed)
-        op._set_attr("_class", av)
-    if not clear_devices and target_device:
-        op._device = target_device
+            av = AttrValue()
+            av.list.s.extend(renamed)
+            op._set_attr("_class", av)
+        if not clear_devices and target_device and target_device != op._device:
+            op._device = target_device
+        if op._device and op._device != device:
+            op._device = device_spec.canonical_name(op._device)
 
 
 def _mark_all_used(g, names) -> None:

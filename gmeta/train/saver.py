@@ -105,6 +105,7 @@ def _bulk_assigns(g, triples) -> list:
             op_def.proto.is_stateful):
         return [_assign_restored(*t) for t in triples]
     use_locking = op_def.attr_by_name["use_locking"].default_value
+    shared: dict = {}  # attrs are replaced, never changed in place: equal ones can be shared
     ops = []
     for ref, value, validate_shape in triples:
         dtype = ref.dtype.base_dtype
@@ -115,9 +116,13 @@ def _bulk_assigns(g, triples) -> list:
         var_op = ref.op
         coloc = AttrValue()
         coloc.list.s.extend(sorted(set(var_op.colocation_groups())))
-        attrs = {"T": AttrValue(type=dtype.as_datatype_enum),
-                 "validate_shape": AttrValue(b=bool(validate_shape)),
-                 "use_locking": use_locking, "_class": coloc}
+        key = (dtype, bool(validate_shape))
+        common = shared.get(key)
+        if common is None:
+            common = shared[key] = (AttrValue(type=dtype.as_datatype_enum),
+                                    AttrValue(b=key[1]))
+        attrs = {"T": common[0], "validate_shape": common[1], "use_locking": use_locking,
+                 "_class": coloc}
         op = ops_lib.Operation(g, g.unique_name("Assign"), "Assign", [ref, value], [ref.dtype],
                                attrs, op_def.proto, var_op._device)
         g._add_imported_ops([op], {})
