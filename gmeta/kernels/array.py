@@ -8,6 +8,8 @@ adds the node's name.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from gmeta import errors
@@ -78,6 +80,8 @@ def _reshape_dims(ctx, x, shape) -> list:
     if shape.ndim != 1:
         raise _err(ctx, f"sizes input must be 1-D, not {_shape_str(shape.shape)}")
     dims = _ints(shape)
+    if min(dims, default=0) >= 0 and math.prod(dims) == x.size:
+        return dims  # the common case: every size given and they fit
     unknown, product, has_zero = -1, 1, False
     for i, d in enumerate(dims):
         if d == -1:
@@ -435,6 +439,64 @@ def _gather_nd(ctx):
         if k == 0:
             return xp.array(xp.broadcast_to(params, out_shape), copy=True)
         return params[tuple(flat[:, j] for j in range(k))].reshape(out_shape)
+
+    return run
+
+
+@kernel("ScatterNd")
+def _scatter_nd(ctx):
+    """Zeros of ``shape`` with ``updates`` added at ``indices`` (duplicates summed)."""
+    from gmeta.kernels.grad_support import scatter_at
+
+    xp, name = ctx.xp, ctx.name
+
+    def run(indices, updates, shape):
+        dims = _ints(shape)
+        if shape.ndim != 1:
+            raise _err(ctx, f"Shape must be a vector, got shape {_shape_str(shape.shape)}")
+        if indices.ndim < 1:
+            raise _err(ctx, f"Indices shape must have rank at least one. Found:"
+                            f"{_shape_str(indices.shape)}")
+        k = indices.shape[-1]
+        batch = indices.shape[:-1]
+        if k > len(dims):
+            raise _err(ctx, f"Index innermost dimension length must be <= output rank; saw: "
+                            f"{k} vs. {len(dims)}")
+        want = tuple(batch) + tuple(dims[k:])
+        if tuple(updates.shape) != want:
+            raise _err(ctx, f"updates has shape {_shape_str(updates.shape)} but the indices "
+                            f"(shape {_shape_str(indices.shape)}) and output shape "
+                            f"{_shape_str(dims)} require {_shape_str(want)}")
+        out = xp.zeros(dims, updates.dtype)
+        flat = indices.reshape(-1, k)
+        if flat.shape[0] == 0:
+            return out
+        limits = xp.asarray(np.array(dims[:k], dtype=np.int64))
+        bad = ((flat < 0) | (flat >= limits)).any(axis=1)
+        if bool(bad.any()):
+            i = int(xp.argwhere(bad)[0][0])
+            at = ",".join(str(int(v)) for v in np.unravel_index(i, batch)) if batch else ""
+            raise _err(ctx, f"indices[{at}] = [{', '.join(str(v) for v in _ints(flat[i]))}] "
+                            f"does not index into shape {_shape_str(dims)}, node name: {name}")
+        values = updates.reshape((flat.shape[0],) + tuple(dims[k:]))
+        scatter_at(xp, "add", out, tuple(flat[:, j] for j in range(k)), values)
+        return out
+
+    return run
+
+
+@kernel("ListDiff")
+def _list_diff(ctx):
+    """The values of ``x`` not in ``y``, in ``x``'s order, and their positions in ``x``."""
+    xp = ctx.xp
+    idx_dtype = ctx.output_np_dtype(1)
+
+    def run(x, y):
+        if x.ndim != 1 or y.ndim != 1:
+            raise _err(ctx, f"x should be a 1D vector, y should be a 1D vector; got shapes "
+                            f"{_shape_str(x.shape)} and {_shape_str(y.shape)}")
+        keep = ~xp.isin(x, y)
+        return x[keep], xp.nonzero(keep)[0].astype(idx_dtype)
 
     return run
 

@@ -606,6 +606,54 @@ def _max_pool_grad(ctx):
     return run
 
 
+def _max_pool_grad_grad_nhwc(ctx, xp, x, y, grad, p):
+    """For each pooling window, ``grad`` at the window's first maximum of ``x`` (row-major), as
+    TF's CPU kernel picks it."""
+    n, h, w, c = x.shape
+    if p.ksize[3] != 1:
+        raise _unimplemented(ctx, "MaxPoolGradGrad is not supported for depthwise max pooling")
+    if tuple(grad.shape) != tuple(x.shape):
+        raise _bad(ctx, f"grad must have the shape of orig_input {_dims(x.shape)}, got "
+                        f"{_dims(grad.shape)}")
+    wh, ww, slices = _geometry(ctx, p.geom, (h, w), p.ksize[1:3])
+    if tuple(y.shape) != (n, wh.out, ww.out, c):
+        raise _bad(ctx, f"orig_output must have shape {_dims((n, wh.out, ww.out, c))} (NHWC), "
+                        f"got {_dims(y.shape)}")
+    xpad = pad_nhwc(xp, x, wh, ww, min_value(x.dtype))
+    gpad = pad_nhwc(xp, grad, wh, ww)
+    best = out = None
+    for r, cc in slices:
+        v, gv = xpad[:, r, cc, :], gpad[:, r, cc, :]
+        if best is None:
+            best, out = v.copy(), gv.copy()
+            continue
+        take = v > best
+        best = xp.where(take, v, best)
+        out = xp.where(take, gv, out)
+    if out is None:
+        return xp.empty((n, wh.out, ww.out, c), grad.dtype)
+    return out.astype(grad.dtype, copy=False)
+
+
+@kernel("MaxPoolGradGrad", "MaxPoolGradGradV2")
+def _max_pool_grad_grad(ctx):
+    """The gradient of MaxPoolGrad; the V2 form takes its ksize/strides as inputs."""
+    xp = ctx.xp
+    p = _pool_geom(ctx, with_window=ctx.type == "MaxPoolGradGrad")
+
+    def run(x, y, grad, *window):
+        _check_rank(ctx, x, 4, "orig_input")
+        _check_rank(ctx, y, 4, "orig_output")
+        _check_rank(ctx, grad, 4, "grad")
+        q = _runtime_window(ctx, p, *window) if window else p
+        nchw = q.geom.nchw
+        out = _max_pool_grad_grad_nhwc(ctx, xp, _to_nhwc(xp, x, nchw), _to_nhwc(xp, y, nchw),
+                                       _to_nhwc(xp, grad, nchw), q)
+        return _from_nhwc(xp, out, nchw)
+
+    return run
+
+
 @kernel("AvgPoolGrad")
 def _avg_pool_grad(ctx):
     xp, p = ctx.xp, _pool_geom(ctx)

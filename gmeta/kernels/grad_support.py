@@ -53,11 +53,11 @@ def scatter_at(xp, ufunc_name: str, target, index, values) -> None:
 
 # -- activation and cwise gradients --------------------------------------------------------------
 def _relu_grad(xp, g, f, ctx):
-    return xp.where(f > 0, g, 0)
+    return g * (f > 0)  # TF multiplies by the mask: a NaN gradient stays NaN where f <= 0
 
 
 def _relu6_grad(xp, g, f, ctx):
-    return xp.where((f > 0) & (f < 6), g, 0)
+    return g * ((f > 0) & (f < 6))
 
 
 def _elu_grad(xp, g, y, ctx):

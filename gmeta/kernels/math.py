@@ -272,6 +272,29 @@ def _special_fn(ctx):
                                                   "scipy.special, which is not installed")
 
 
+@kernel("Polygamma")
+def _polygamma(ctx):
+    """``psi^(a)(x)``, TF's (Eigen's) definition: NaN unless ``a`` is a non-negative integer;
+    ``a`` = 0 is the digamma function, else ``(-1)^(a+1) a! zeta(a+1, x)``."""
+    xp = ctx.xp
+    special = _special(xp)
+    if special is None:
+        raise errors.UnimplementedError(None, ctx.op, f"Polygamma (node '{ctx.name}') needs "
+                                                      "scipy.special, which is not installed")
+    wide = np.float64
+
+    def body(a, x):
+        a, x = xp.broadcast_arrays(xp.asarray(a, wide), xp.asarray(x, wide))
+        ok = (xp.floor(a) == a) & (a >= 0)
+        n = xp.where(ok, a, 0)
+        sign = xp.where(n % 2 == 0, -1.0, 1.0)
+        higher = sign * special.gamma(n + 1) * special.zeta(n + 1, x)
+        out = xp.where(n == 0, special.digamma(x), higher)
+        return xp.where(ok, out, np.nan)
+
+    return _binary_body(ctx, body)
+
+
 # -- cast ------------------------------------------------------------------------------------------
 @kernel("Cast")
 def _cast(ctx):
@@ -289,7 +312,7 @@ def _cast(ctx):
 def _reduction_axes(op, x, indices) -> tuple:
     nd = x.ndim
     axes = set()
-    for a in np.asarray(indices.tolist()).reshape(-1).tolist():
+    for a in indices.reshape(-1).tolist():
         if not -nd <= a < nd:
             raise _invalid(op, f"Invalid reduction dimension ({a} for input with {nd} "
                                "dimension(s)")
@@ -343,6 +366,8 @@ def _reduce(ctx):
             return _sequential_sum(xp, x, axes, keep)
     elif op_type in ("Sum", "Prod"):
         fn = xp.sum if op_type == "Sum" else xp.prod
+        if xp is np:  # the ufunc's reduce, without numpy's Python-level wrapper
+            fn = (np.add if op_type == "Sum" else np.multiply).reduce
 
         def body(x, axes):
             return fn(x, axis=axes, dtype=acc, keepdims=keep)
