@@ -27,6 +27,9 @@ def main(argv=None) -> int:
                    help="interpreter of a venv with tensorflow-cpu (env GMETA_TF_PYTHON)")
     p.add_argument("--only", default=",".join(WORKLOADS), help="comma-separated figures")
     p.add_argument("--min-time", type=float, default=0.5, help="seconds per figure and side")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="alternate gmeta and TF this many times; the table shows each figure's "
+                        "median over the rounds (a noisy machine then slows both sides alike)")
     args = p.parse_args(argv)
     names = [n for n in args.only.split(",") if n]
     unknown = [n for n in names if n not in WORKLOADS]
@@ -34,30 +37,37 @@ def main(argv=None) -> int:
         p.error(f"unknown figure(s): {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
     rows = []
     machine = f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
-    for r in run_workloads(gmeta, names, min_time=args.min_time):
-        row = {"impl": f"gmeta {gmeta.__version__}", "machine": machine, **r}
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-    if args.compare_tf:
-        here = os.path.dirname(os.path.abspath(__file__))
-        proc = subprocess.run([args.compare_tf, os.path.join(here, "tf_side.py"), ",".join(names),
-                               str(args.min_time)], capture_output=True, text=True)
-        if proc.returncode != 0:
-            print(f"TensorFlow side failed ({args.compare_tf}):\n{proc.stderr[-2000:]}",
-                  file=sys.stderr)
-            return 1
-        for line in proc.stdout.splitlines():
-            if line.startswith("{"):
-                row = {**json.loads(line), "machine": machine}
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+    for round_ in range(max(1, args.rounds)):
+        for r in run_workloads(gmeta, names, min_time=args.min_time):
+            row = {"impl": f"gmeta {gmeta.__version__}", "machine": machine, "round": round_,
+                   **r}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        if args.compare_tf:
+            here = os.path.dirname(os.path.abspath(__file__))
+            proc = subprocess.run([args.compare_tf, os.path.join(here, "tf_side.py"),
+                                   ",".join(names), str(args.min_time)],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"TensorFlow side failed ({args.compare_tf}):\n{proc.stderr[-2000:]}",
+                      file=sys.stderr)
+                return 1
+            for line in proc.stdout.splitlines():
+                if line.startswith("{"):
+                    row = {**json.loads(line), "machine": machine, "round": round_}
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
     _table(rows, names)
     return 0
 
 
 def _table(rows, names):
     impls = list(dict.fromkeys(r["impl"] for r in rows))
-    by = {(r["impl"], r["figure"]): r for r in rows}
+    by = {}
+    for key in dict.fromkeys((r["impl"], r["figure"]) for r in rows):
+        runs = sorted((r for r in rows if (r["impl"], r["figure"]) == key),
+                      key=lambda r: r["median_s"])
+        by[key] = runs[len(runs) // 2]  # the median round (by time)
 
     def cell(r):
         if r is None:
@@ -82,6 +92,9 @@ def _table(rows, names):
     if len(impls) == 2:
         print("(gmeta/TF: time ratio, lower is better; MB/s ratio for throughput, higher is "
               "better)")
+    rounds = len({r.get("round", 0) for r in rows})
+    if rounds > 1:
+        print(f"(each cell: the median of {rounds} alternating rounds)")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ def run_workloads(tf, names, min_time=0.5):
             with g.as_default():
                 step = w.setup(tf, workdir)
                 if w.heavy:
-                    r = measure(step, min_time=0.0, repeats=5, warmup=1)
+                    r = measure(step, min_time=0.0, repeats=7, warmup=1)
                 else:
                     r = measure(step, min_time=min_time)
         finally:
