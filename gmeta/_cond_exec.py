@@ -53,7 +53,9 @@ def _merge(ctx):
 
 
 def _is_deref(fn) -> bool:
-    return fn.__qualname__.startswith("_deref.")
+    """A plan step of the executor's own (a variable read, a cross-device copy): it passes a
+    dead value on without making its consumer dead."""
+    return getattr(fn, "_passthrough", False)
 
 
 def dead_aware(plan):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gmeta import _cond_exec, errors
+from gmeta import _cond_exec, dtypes, errors
 from gmeta.kernels import KernelContext, devices_with_kernel, lookup
 from gmeta.kernels.state import VarRef, read_ref
 
@@ -93,7 +93,7 @@ class Plan:
     """A compiled, reusable execution of one (fetches, feeds) signature."""
 
     __slots__ = ("steps", "n_slots", "feed_slots", "fetch_slots", "copy_fetch", "feeds",
-                 "fetches", "targets", "ops")
+                 "fetches", "targets", "ops", "transfers")
 
     def run(self, feed_values) -> list:
         vals = [None] * self.n_slots
@@ -120,9 +120,12 @@ class Plan:
         return out
 
 
-def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np) -> Plan:
+def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np,
+                 placement=None) -> Plan:
     """Prunes ``graph`` to what ``fetches``/``targets`` need given ``feeds``, orders it and binds
-    one kernel per node.
+    one kernel per node: on ``device_type`` with ``xp``, or, given a ``placement``
+    (gmeta.devices.placement), on each node's assigned device, with a copy step wherever a value
+    crosses devices (one per value and destination device; feeds start on the host).
 
     Raises:
         InvalidArgumentError: a cycle among the needed nodes, or an unfed placeholder.
@@ -187,7 +190,35 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
     feed_slots = [slot(t) for t in feeds]
     aliasing = set()  # slots that may hold a variable's storage
     steps = []
+    stats = TransferStats()
+    where: dict = {}  # slot -> LocalDevice holding its value (placement only)
+    copies: dict = {}  # (slot, destination device name) -> slot of the copy
+    multi_gpu = False
+    if placement is not None:
+        cpu = placement.inventory.cpu
+        for s in feed_slots:
+            where[s] = cpu
+        real = {placement.device(op).ordinal for op in order if placement.device(op).real_gpu}
+        multi_gpu = len(real) > 1 or (real and real != {0})
+
+    def moved(s, t, op, dev):
+        """The slot holding slot ``s`` (tensor ``t``) on device ``dev``, copying if needed."""
+        src = where.get(s, dev)
+        if src.name == dev.name:
+            return s
+        key = (s, dev.name)
+        c = copies.get(key)
+        if c is None:
+            c = copies[key] = new_slot()
+            steps.append((_copier(src, dev, stats), (s,), c, op))
+            stats.edges.append((t.name, op.name, src.label(), dev.label()))
+            where[c] = dev
+        return c
+
     for op in order:
+        if placement is not None:
+            dev = placement.device(op)
+            device_type, xp = dev.device_type, dev.xp
         kdef = lookup(op.type, device_type)
         if kdef is None:
             have = devices_with_kernel(op.type)
@@ -203,23 +234,32 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
         except (ValueError, TypeError, KeyError) as e:
             raise errors.InvalidArgumentError(
                 None, op, f"Cannot build kernel for node '{op.name}' (op {op.type}): {e}") from e
+        if placement is not None and dev.real_gpu and multi_gpu:
+            fn = _on_device(fn, dev)
         ins = []
         for t, is_ref in zip(op._inputs, _input_is_ref(op)):
             s = slot(t)
             if t.dtype.is_ref_dtype and not is_ref and t not in fed:
                 read = new_slot()  # the value is read right before this consumer runs
                 steps.append((_deref(op), (s,), read, op))
-                ins.append(read)
+                if placement is not None:
+                    where[read] = where.get(s, dev)
                 aliasing.add(read)
-            else:
-                ins.append(s)
+                s = read
+            if placement is not None and not is_ref and t.dtype is not dtypes.resource:
+                s = moved(s, t, op, dev)
+            ins.append(s)
         outs = [slot(t) for t in op._outputs]
+        if placement is not None:
+            for o in outs:
+                where[o] = dev
         if op.type in _FORWARDING and ins and ins[0] in aliasing:
             aliasing.update(outs)
         out = outs[0] if _single_output(op) else tuple(outs)
         steps.append((fn, tuple(ins), out, op))
 
     plan = Plan()
+    plan.transfers = stats
     plan.fetch_slots = [slot(t) for t in fetches]
     plan.steps = steps
     plan.n_slots = n_slots
@@ -239,5 +279,73 @@ def _deref(consumer):
         if isinstance(ref, VarRef):
             return read_ref(ref, consumer)
         return ref
+
+    run._passthrough = True
+    return run
+
+
+class TransferStats:
+    """Cross-device copies of one plan: the edges, and what they moved so far."""
+
+    __slots__ = ("edges", "bytes", "copies", "runs")
+
+    def __init__(self):
+        self.edges: list = []  # (producer tensor name, consumer node, from device, to device)
+        self.bytes = 0
+        self.copies = 0
+        self.runs = 0
+
+    def summary(self) -> dict:
+        runs = max(self.runs, 1)
+        return {"cross_device_edges": len(self.edges), "copies_per_step": len(self.edges),
+                "bytes_per_step": self.bytes / runs if self.runs else 0, "steps": self.runs,
+                "edges": [{"tensor": t, "consumer": c, "from": a, "to": b}
+                          for t, c, a, b in self.edges]}
+
+
+def _copier(src, dst, stats):
+    """A plan step moving a value from device ``src`` to ``dst`` (LocalDevice)."""
+    if dst.real_gpu:
+        import cupy
+
+        device = cupy.cuda.Device(dst.ordinal)
+
+        def run(x):
+            n = getattr(x, "nbytes", None)
+            if n is None:
+                return x  # a dead value (v1 cond) or None
+            stats.bytes += n
+            with device:
+                return cupy.asarray(x)
+    elif src.real_gpu:
+        import cupy
+
+        def run(x):
+            n = getattr(x, "nbytes", None)
+            if n is None:
+                return x
+            stats.bytes += n
+            return cupy.asnumpy(x)
+    else:  # host <-> virtual GPU: numpy on both sides, a real copy all the same
+        def run(x):
+            n = getattr(x, "nbytes", None)
+            if n is None:
+                return x
+            stats.bytes += n
+            return x.copy()
+
+    run._passthrough = True
+    return run
+
+
+def _on_device(fn, device):
+    """``fn`` run inside its GPU's ``cupy.cuda.Device`` context."""
+    import cupy
+
+    ctx = cupy.cuda.Device(device.ordinal)
+
+    def run(*args):
+        with ctx:
+            return fn(*args)
 
     return run

@@ -124,6 +124,16 @@ class BaseSession:
         self._state = SessionState()
         self._plans: dict = {}
         self._default_cm = None
+        from gmeta.devices import discovery
+
+        self._inventory = discovery.inventory(config)
+        self._soft = bool(config is not None and config.allow_soft_placement) or \
+            discovery.get_soft_device_placement()
+        self._log_placement = bool(config is not None and config.log_device_placement)
+        self._placement = None  # (graph version, Placement)
+        self._logged: set = set()
+        if not self._soft:  # strict mode fails now, listing every node that cannot be placed
+            self._place()
 
     # -- properties -----------------------------------------------------------------------------
     @property
@@ -139,7 +149,54 @@ class BaseSession:
         return self._target
 
     def list_devices(self):
-        return [_DeviceAttributes("/job:localhost/replica:0/task:0/device:CPU:0", "CPU")]
+        return [_DeviceAttributes(d.name, d.device_type, d.memory_total or 0)
+                for d in self._inventory.devices]
+
+    # -- placement ------------------------------------------------------------------------------
+    @property
+    def inventory(self):
+        """The devices this session places nodes on (gmeta.devices.discovery.Inventory)."""
+        return self._inventory
+
+    def _place(self):
+        """The placement of the whole graph at its current version."""
+        graph = self._graph
+        cached = self._placement
+        if cached is None or cached[0] != graph._version:
+            from gmeta.devices.placement import place
+
+            cached = self._placement = (graph._version,
+                                        place(graph._nodes, self._inventory, soft=self._soft))
+        return cached[1]
+
+    def _needs_placement(self) -> bool:
+        return bool(self._inventory.gpus) or not self._soft or self._log_placement
+
+    def placement(self, fetches=None, feed_dict=None) -> list:
+        """Where each node runs and why: rows (``node``, ``op``, ``requested``, ``assigned``,
+        ``virtual``, ``reason``, ``detail``, ``group``) for every node of the graph, or, given
+        ``fetches``, for the nodes a run of them executes."""
+        placement = self._place()
+        if fetches is None:
+            return [r.as_dict() for r in placement.rows]
+        entry = self._entry(fetches, feed_dict)
+        return [placement.row(op).as_dict() for op in entry[0].ops]
+
+    def transfers(self, fetches, feed_dict=None) -> dict:
+        """The cross-device copies a run of ``fetches`` makes: the edges (tensor, consumer, from,
+        to), copies per step and the bytes moved per step so far (average over its runs)."""
+        return self._entry(fetches, feed_dict)[0].transfers.summary()
+
+    def _entry(self, fetches, feed_dict):
+        graph = self._graph
+        key_feeds, _ = self._feeds(feed_dict) if feed_dict else ((), ())
+        key = _cache_key(fetches)
+        if key is not None:
+            key = (key, key_feeds)
+        entry = None if key is None else self._plans.get(key)
+        if entry is None or entry[1] != graph._version:
+            entry = self._compile(fetches, key_feeds, graph, key)
+        return entry
 
     # -- lifecycle ------------------------------------------------------------------------------
     def close(self) -> None:
@@ -185,13 +242,19 @@ class BaseSession:
             entry = self._compile(fetches, key_feeds, graph, key)
         plan, _, handler = entry
         values = [_convert_feed(t, v) for t, v in zip(key_feeds, feed_values)]
+        if plan.transfers.edges:
+            plan.transfers.runs += 1
         return handler.build([_to_user(v) for v in plan.run(values)])
 
     def _compile(self, fetches, feeds, graph, key):
         handler = _Fetches(graph, fetches)
         tensors = [e for e in handler.elements if isinstance(e, ops_lib.Tensor)]
         targets = [e for e in handler.elements if isinstance(e, ops_lib.Operation)]
-        plan = compile_plan(graph, tensors, targets, list(feeds), self._state)
+        placement = self._place() if self._needs_placement() else None
+        plan = compile_plan(graph, tensors, targets, list(feeds), self._state,
+                            placement=placement)
+        if self._log_placement:
+            self._log_rows(placement, plan.ops)
         # Re-index the plan's fetches by fetch element; an Operation fetch reads an extra slot
         # that stays None.
         slot_by_tensor = dict(zip(tensors, plan.fetch_slots))
@@ -204,6 +267,21 @@ class BaseSession:
         if key is not None:
             self._plans[key] = entry
         return entry
+
+    def _log_rows(self, placement, ops):
+        """``log_device_placement``: each node's placement, the first time a run executes it."""
+        import sys
+
+        lines = []
+        for op in ops:
+            if op not in self._logged:
+                self._logged.add(op)
+                lines.append(placement.row(op).line())
+        if lines:
+            inv = self._inventory
+            head = "gmeta device placement (" + ", ".join(d.label() for d in inv.devices) + \
+                (f"; no real GPU: {inv.gpu_reason}" if inv.gpu_reason else "") + ")"
+            print(head + "\n" + "\n".join(lines), file=sys.stderr)
 
     def _feeds(self, feed_dict):
         graph = self._graph
