@@ -63,5 +63,7 @@ from gmeta.proto import (  # noqa: F401,E402
     TensorShapeProto, VariableDef,
 )
 from gmeta import compat  # noqa: F401,E402
+from gmeta import config  # noqa: F401,E402
+from gmeta.config import list_devices  # noqa: F401,E402
 
 __version__ = "0.1.0"

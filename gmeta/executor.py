@@ -20,6 +20,37 @@ _FORWARDING = frozenset(["Identity", "StopGradient", "Snapshot", "Reshape", "Exp
                          "Transpose", "StridedSlice", "Slice", "Unpack", "Split", "SplitV"])
 
 
+# Ops that read only their inputs' shapes: their inputs are never copied across devices.
+_METADATA_ONLY = frozenset(["Shape", "ShapeN", "Size", "Rank"])
+
+# Inputs TF's GPU kernels take in host memory (shape-like int32/int64 arguments): on a GPU node
+# they stay where they are instead of being copied to the device (kernels read them with
+# ``tolist``). Keyed by op type: the input indices (negative: from the end).
+HOST_MEMORY_INPUTS = {
+    "Reshape": (1,), "Tile": (1,), "Fill": (0,), "ExpandDims": (1,), "Transpose": (1,),
+    "Sum": (1,), "Mean": (1,), "Max": (1,), "Min": (1,), "Prod": (1,), "All": (1,),
+    "Any": (1,), "ArgMax": (1,), "ArgMin": (1,), "Slice": (1, 2), "StridedSlice": (1, 2, 3),
+    "StridedSliceGrad": (0, 1, 2, 3), "Pad": (1,), "PadV2": (1,), "MirrorPad": (1,),
+    "ConcatV2": (-1,), "Concat": (0,), "GatherV2": (2,), "BroadcastTo": (1,), "Split": (0,),
+    "SplitV": (1, 2), "Cumsum": (1,), "Cumprod": (1,), "OneHot": (1,), "Range": (0, 1, 2),
+    "RandomStandardNormal": (0,), "RandomUniform": (0,), "TruncatedNormal": (0,),
+    "RandomUniformInt": (0,), "UnsortedSegmentSum": (2,), "UnsortedSegmentMax": (2,),
+    "Reverse": (1,), "ReverseV2": (1,), "Roll": (1, 2), "Squeeze": (), "ZerosLike": (),
+    "BroadcastArgs": (0, 1), "BroadcastGradientArgs": (0, 1), "MaxPoolV2": (1, 2),
+    "MaxPoolGradV2": (3, 4), "MaxPoolGradGradV2": (3, 4), "AvgPoolGrad": (0,),
+    "Conv2DBackpropInput": (0,), "Conv2DBackpropFilter": (1,),
+    "DepthwiseConv2dNativeBackpropInput": (0,), "DepthwiseConv2dNativeBackpropFilter": (1,),
+}
+
+
+def _host_memory_inputs(op) -> frozenset:
+    idx = HOST_MEMORY_INPUTS.get(op._type)
+    if not idx:
+        return frozenset()
+    n = len(op._inputs)
+    return frozenset(i % n for i in idx if -n <= i < n)
+
+
 class SessionState:
     """Per-Session resources shared by all of its plans: variables, random streams."""
 
@@ -237,7 +268,11 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
         if placement is not None and dev.real_gpu and multi_gpu:
             fn = _on_device(fn, dev)
         ins = []
-        for t, is_ref in zip(op._inputs, _input_is_ref(op)):
+        host_args = ()
+        if placement is not None and dev.is_gpu:
+            host_args = _host_memory_inputs(op)
+        metadata_only = op._type in _METADATA_ONLY
+        for i, (t, is_ref) in enumerate(zip(op._inputs, _input_is_ref(op))):
             s = slot(t)
             if t.dtype.is_ref_dtype and not is_ref and t not in fed:
                 read = new_slot()  # the value is read right before this consumer runs
@@ -246,7 +281,8 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
                     where[read] = where.get(s, dev)
                 aliasing.add(read)
                 s = read
-            if placement is not None and not is_ref and t.dtype is not dtypes.resource:
+            if placement is not None and not is_ref and t.dtype is not dtypes.resource and \
+                    not metadata_only and not (i in host_args and not where.get(s, dev).is_gpu):
                 s = moved(s, t, op, dev)
             ins.append(s)
         outs = [slot(t) for t in op._outputs]
