@@ -106,6 +106,11 @@ def _find_cycle(ops, deps) -> list:
 
 
 def _wrap_error(e: Exception, op, args) -> errors.OpError:
+    if type(e).__name__ == "OutOfMemoryError":  # cupy.cuda.memory.OutOfMemoryError
+        return errors.ResourceExhaustedError(
+            None, op, f"OOM when running node '{op.name}' (op {op.type}) on its GPU: {e}. "
+                      "Reduce the batch size, place some nodes on another device "
+                      "(gm.device / device_map) or on the CPU.")
     if isinstance(e, errors.OpError):
         if e.op is None or e.op is op:
             msg = e.message

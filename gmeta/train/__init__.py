@@ -5,6 +5,7 @@ from gmeta.train.checkpoint_management import (  # noqa: F401
     checkpoint_exists, get_checkpoint_state, latest_checkpoint, meta_graph_filename,
     update_checkpoint_state,
 )
+from gmeta.train.device_setter import replica_device_setter  # noqa: F401
 from gmeta.train.saver import Saver, export_meta_graph, import_meta_graph  # noqa: F401
 from gmeta.train.training_util import (  # noqa: F401
     create_global_step, get_global_step, get_or_create_global_step, global_step,

@@ -281,3 +281,16 @@ def test_visible_device_list_needs_known_ordinals(gpus, monkeypatch):
     cfg.gpu_options.visible_device_list = "2"
     with pytest.raises(ValueError, match="names GPU ordinal"):
         discovery.inventory(cfg)
+
+
+def test_gpu_out_of_memory_is_resource_exhausted_naming_the_node(gpus):
+    from gmeta.executor import _wrap_error
+
+    class OutOfMemoryError(MemoryError):  # what cupy raises (cupy.cuda.memory)
+        pass
+
+    with tf.Graph().as_default():
+        c = tf.constant(1.0, name="big")
+    err = _wrap_error(OutOfMemoryError("Out of memory allocating 8,589,934,592 bytes"), c.op, ())
+    assert isinstance(err, errors.ResourceExhaustedError)
+    assert "'big'" in str(err) and "8,589,934,592 bytes" in str(err)

@@ -1,0 +1,73 @@
+"""Every kernel case of tests/fixtures/kernel_cases.py run on a GPU device and compared with
+TensorFlow's values (which the CPU kernels match, tests/test_kernel_cases.py) to 1e-5.
+
+- On a virtual GPU (numpy-backed; runs everywhere): the nodes are placed on GPU:0 by default
+  placement, so this exercises placement, the host-memory rules and the copies inserted for feeds,
+  int32 shape arithmetic kept on the host and fetches, on every case.
+- On the real GPUs CuPy finds: the same, through CuPy kernels. Skipped, with the inventory's
+  reason, on machines without a usable GPU (one skip, not one per case).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gmeta as gm
+from gmeta.devices import discovery
+from tests.test_kernel_cases import CASES, _build, _expected, _feed_dict
+
+
+def _check(name, config=None):
+    case = CASES[name]
+    g, feeds, outs = _build(case)
+    with gm.Session(graph=g, config=config) as sess:
+        if case.raises:
+            with pytest.raises(getattr(gm.errors, case.raises)):
+                sess.run(outs, _feed_dict(case, feeds))
+            return sess
+        got = sess.run(outs, _feed_dict(case, feeds))
+    for i, value in enumerate(got):
+        want = _expected(case, i)
+        value = np.array(value, dtype=object) if isinstance(value, bytes) else np.asarray(value)
+        assert value.shape == want.shape, f"{name} output {i}: shape {value.shape} vs {want.shape}"
+        if want.dtype.kind in "fc":
+            np.testing.assert_allclose(value, want, rtol=1e-5, atol=1e-5, equal_nan=True,
+                                       err_msg=f"{name} output {i}")
+        else:
+            np.testing.assert_array_equal(value, want, err_msg=f"{name} output {i}")
+    return sess
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_case_on_a_virtual_gpu(name, monkeypatch):
+    monkeypatch.setattr(discovery, "_probe_gpus", lambda: ([], "real GPUs hidden by the test"))
+    monkeypatch.setattr(discovery, "_virtual_gpus", 1)
+    sess = _check(name)
+    rows = sess.placement()
+    on_gpu = [r for r in rows if r["assigned"].endswith("GPU:0")]
+    kernel_ops = [r for r in rows if r["op"] not in ("Placeholder", "PlaceholderWithDefault")]
+    if kernel_ops and not CASES[name].raises:
+        # something ran on the GPU unless every node is host-only (strings, int32 math, I/O)
+        host_only = all(r["reason"] in ("host-memory", "soft-fallback-no-kernel")
+                        for r in kernel_ops if not r["assigned"].endswith("GPU:0"))
+        assert on_gpu or host_only
+
+
+def test_every_case_on_each_real_gpu():
+    discovery._reset_probe_for_tests()
+    inv = discovery.inventory()
+    real = [d for d in inv.gpus if d.real_gpu]
+    if not real:
+        pytest.skip(f"no usable GPU on this machine: {inv.gpu_reason}")
+    failures = []
+    for name in sorted(CASES):  # pragma: no cover - GPU machines
+        for gpu in real:
+            cfg = gm.ConfigProto()
+            cfg.gpu_options.visible_device_list = str(gpu.ordinal)
+            try:
+                _check(name, cfg)
+            except Exception as e:  # collect all, report together
+                failures.append(f"{name} on GPU ordinal {gpu.ordinal}: "
+                                f"{type(e).__name__}: {str(e)[:300]}")
+    assert not failures, f"{len(failures)} case(s) differ on GPU:\n" + "\n".join(failures)
