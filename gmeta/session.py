@@ -111,8 +111,18 @@ def _to_user(value):
     return value
 
 
+def _to_user_keep_device(value):
+    if type(value).__module__.startswith("cupy"):
+        return value  # a CuPy array, left on its GPU
+    return _to_user(value)
+
+
 class BaseSession:
-    def __init__(self, target="", graph=None, config=None):
+    #: Fetched values computed on a real GPU come back as numpy arrays; set this (or pass
+    #: ``device_arrays=True``) to get the CuPy arrays themselves, without the device-to-host copy.
+    device_arrays = False
+
+    def __init__(self, target="", graph=None, config=None, device_arrays=False):
         if graph is None:
             graph = ops_lib.get_default_graph()
         if not isinstance(graph, ops_lib.Graph):
@@ -120,6 +130,7 @@ class BaseSession:
         self._graph = graph
         self._target = target
         self._config = config
+        self.device_arrays = bool(device_arrays)
         self._closed = False
         self._state = SessionState()
         self._plans: dict = {}
@@ -244,6 +255,8 @@ class BaseSession:
         values = [_convert_feed(t, v) for t, v in zip(key_feeds, feed_values)]
         if plan.transfers.edges:
             plan.transfers.runs += 1
+        if self.device_arrays:
+            return handler.build([_to_user_keep_device(v) for v in plan.run(values)])
         return handler.build([_to_user(v) for v in plan.run(values)])
 
     def _compile(self, fetches, feeds, graph, key):
@@ -394,8 +407,8 @@ class Session(BaseSession):
 class InteractiveSession(BaseSession):
     """A Session that installs itself as the default session on construction."""
 
-    def __init__(self, target="", graph=None, config=None):
-        super().__init__(target, graph, config)
+    def __init__(self, target="", graph=None, config=None, device_arrays=False):
+        super().__init__(target, graph, config, device_arrays)
         self._interactive_cm = self.as_default()
         self._interactive_cm.__enter__()
 

@@ -25,6 +25,8 @@ def _generator(ctx):
 
 
 def _shape(ctx, shape):
+    if hasattr(shape, "get"):  # a CuPy array
+        shape = shape.get()
     dims = [int(d) for d in np.asarray(shape).ravel()]
     if any(d < 0 for d in dims):
         raise errors.InvalidArgumentError(None, ctx.op, f"Shape {dims} of node '{ctx.name}' "
