@@ -175,3 +175,29 @@ def test_placement_explains_gpu_and_cluster_requests(name):
             if "GPU" in row["assigned"]:
                 problems.append(f"{op.name}: assigned {row['assigned']} with no GPU here")
     assert not problems, "\n".join(problems[:30])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_trains_like_tf_on_two_virtual_gpus(name, monkeypatch):
+    """The recorded GPU and cluster devices bound to two (virtual) GPUs: honoured or remapped
+    mod 2, values crossing devices copied, and still TF's numbers."""
+    from gmeta.devices import discovery
+
+    monkeypatch.setattr(discovery, "_probe_gpus", lambda: ([], "real GPUs hidden by the test"))
+    monkeypatch.setattr(discovery, "_virtual_gpus", 2)
+    g, saver, spec = _import(name, clear_devices=False)
+    with g.as_default(), tf.Session(graph=g) as sess:
+        _train(name, g, saver, spec, sess)
+        rows = {r["node"]: r for r in sess.placement()}
+        train_op = g.get_operation_by_name(spec["train_op"])
+        feed = {g.get_tensor_by_name(k): _expected(name)[f"feed/{k}"] for k in spec["feeds"]}
+        transfers = sess.transfers(train_op, feed)
+    for op in g.get_operations():
+        spec_ = DeviceSpec.from_string(op.device) if op.device else None
+        if spec_ is not None and spec_.device_type == "GPU" and spec_.device_index is not None:
+            row = rows[op.name]
+            want = f"/device:GPU:{spec_.device_index % 2}"
+            if row["reason"] in ("honoured", NO_DEVICE):
+                assert row["assigned"].endswith(want), (op.name, row)
+    if name == "two_gpu_layers":  # layers on GPU:0 and GPU:1: activations cross every step
+        assert transfers["copies_per_step"] > 0 and transfers["bytes_per_step"] > 0
