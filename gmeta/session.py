@@ -122,7 +122,8 @@ class BaseSession:
     #: ``device_arrays=True``) to get the CuPy arrays themselves, without the device-to-host copy.
     device_arrays = False
 
-    def __init__(self, target="", graph=None, config=None, device_arrays=False):
+    def __init__(self, target="", graph=None, config=None, device_arrays=False,
+                 oom_retry_on_cpu=False):
         if graph is None:
             graph = ops_lib.get_default_graph()
         if not isinstance(graph, ops_lib.Graph):
@@ -131,6 +132,8 @@ class BaseSession:
         self._target = target
         self._config = config
         self.device_arrays = bool(device_arrays)
+        self._oom_retry = bool(oom_retry_on_cpu)
+        self._cpu_groups: set = set()  # nodes moved to the CPU after a GPU ran out of memory
         self._closed = False
         self._state = SessionState()
         self._plans: dict = {}
@@ -177,7 +180,8 @@ class BaseSession:
             from gmeta.devices.placement import place
 
             cached = self._placement = (graph._version,
-                                        place(graph._nodes, self._inventory, soft=self._soft))
+                                        place(graph._nodes, self._inventory, soft=self._soft,
+                                              cpu_groups=self._cpu_groups))
         return cached[1]
 
     def _needs_placement(self) -> bool:
@@ -255,6 +259,8 @@ class BaseSession:
         values = [_convert_feed(t, v) for t, v in zip(key_feeds, feed_values)]
         if plan.transfers.edges:
             plan.transfers.runs += 1
+        if self._oom_retry and self._soft:
+            return self._run_retrying_oom(plan, handler, values, fetches, key_feeds, key)
         if self.device_arrays:
             return handler.build([_to_user_keep_device(v) for v in plan.run(values)])
         return handler.build([_to_user(v) for v in plan.run(values)])
@@ -280,6 +286,31 @@ class BaseSession:
         if key is not None:
             self._plans[key] = entry
         return entry
+
+    def _run_retrying_oom(self, plan, handler, values, fetches, key_feeds, key):
+        """``oom_retry_on_cpu``: a node whose GPU runs out of memory moves (with its colocation
+        group) to the CPU and the step runs again. The failed attempt may have updated some
+        variables already; the retry is opt-in for that reason."""
+        import logging
+
+        convert = _to_user_keep_device if self.device_arrays else _to_user
+        while True:
+            try:
+                return handler.build([convert(v) for v in plan.run(values)])
+            except errors.ResourceExhaustedError as e:
+                op = e.op
+                placement = self._placement[1] if self._placement else None
+                if op is None or placement is None or not placement.device(op).is_gpu or \
+                        op in self._cpu_groups:
+                    raise
+                logging.getLogger("gmeta").warning(
+                    "gmeta: %s ran out of memory on %s; moving it (and its colocation group) to "
+                    "the CPU and running the step again (oom_retry_on_cpu)", op.name,
+                    placement.device(op).label())
+                self._cpu_groups.add(op)
+                self._placement = None
+                self._plans.clear()
+                plan, _, handler = self._compile(fetches, key_feeds, self._graph, key)
 
     def _log_rows(self, placement, ops):
         """``log_device_placement``: each node's placement, the first time a run executes it."""
@@ -407,8 +438,9 @@ class Session(BaseSession):
 class InteractiveSession(BaseSession):
     """A Session that installs itself as the default session on construction."""
 
-    def __init__(self, target="", graph=None, config=None, device_arrays=False):
-        super().__init__(target, graph, config, device_arrays)
+    def __init__(self, target="", graph=None, config=None, device_arrays=False,
+                 oom_retry_on_cpu=False):
+        super().__init__(target, graph, config, device_arrays, oom_retry_on_cpu)
         self._interactive_cm = self.as_default()
         self._interactive_cm.__enter__()
 

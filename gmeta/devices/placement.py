@@ -209,8 +209,14 @@ def _all_int32(members) -> bool:
     return saw
 
 
-def place(ops, inventory: Inventory, soft: bool = True) -> Placement:
+OOM_RETRY = "oom-retry-on-cpu"
+
+
+def place(ops, inventory: Inventory, soft: bool = True, cpu_groups=()) -> Placement:
     """Places ``ops`` (a whole graph, in creation order) on ``inventory``'s devices.
+
+    ``cpu_groups``: nodes whose colocation groups go to the CPU whatever they ask (the nodes a
+    GPU ran out of memory on, under ``Session(oom_retry_on_cpu=True)``).
 
     Raises:
         InvalidArgumentError: with soft placement off, listing every node whose request cannot be
@@ -240,6 +246,9 @@ def place(ops, inventory: Inventory, soft: bool = True) -> Placement:
                 detail = (f"no GPU kernel for {', '.join(no_kernel)}"
                           + (" in its colocation group" if len(group) > 1 else ""))
                 device, reason = cpu, NO_KERNEL
+        if device.is_gpu and any(op in cpu_groups for op in group):
+            device, reason, detail = cpu, OOM_RETRY, \
+                f"{device.label()} ran out of memory on this group; retried on the CPU"
         if device.is_gpu and _all_int32(group):
             device, reason, detail = cpu, HOST_MEMORY, \
                 "int32 values stay in host memory, as TF keeps them"

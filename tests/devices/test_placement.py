@@ -294,3 +294,39 @@ def test_gpu_out_of_memory_is_resource_exhausted_naming_the_node(gpus):
     err = _wrap_error(OutOfMemoryError("Out of memory allocating 8,589,934,592 bytes"), c.op, ())
     assert isinstance(err, errors.ResourceExhaustedError)
     assert "'big'" in str(err) and "8,589,934,592 bytes" in str(err)
+
+
+def test_opt_in_retry_on_cpu_after_a_gpu_runs_out_of_memory(gpus, monkeypatch):
+    from gmeta import kernels
+
+    class OutOfMemoryError(MemoryError):  # what cupy raises
+        pass
+
+    real = kernels.lookup("MatMul", "GPU")
+
+    def factory(ctx):
+        fn = real.factory(ctx)
+        if ctx.device_type != "GPU":
+            return fn
+
+        def run(a, b):
+            raise OutOfMemoryError("Out of memory allocating 1,073,741,824 bytes")
+
+        return run
+
+    monkeypatch.setitem(kernels._REGISTRY, ("MatMul", "GPU"),
+                        real._replace(factory=factory, device="GPU"))
+    with tf.Graph().as_default():
+        x, w, y, loss, train = _mlp(None, "/gpu:0")
+        with pytest.raises(errors.ResourceExhaustedError, match="'MatMul'"):
+            _train(tf.Session(), x, loss, train, steps=1)
+        sess = tf.Session(oom_retry_on_cpu=True)
+        got = _train(sess, x, loss, train, steps=2)
+        rows = _rows(sess)
+    assert rows["MatMul"]["assigned"].endswith("/device:CPU:0")
+    assert rows["MatMul"]["reason"] == "oom-retry-on-cpu"
+    with tf.Graph().as_default():
+        x, w, y, loss, train = _mlp()
+        want = _train(tf.Session(config=tf.ConfigProto(device_count={"GPU": 0})), x, loss,
+                      train, steps=2)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
