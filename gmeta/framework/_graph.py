@@ -63,6 +63,7 @@ class Graph:
         self._names_in_use: dict[str, int] = {}
         self._name_stack = ""
         self._device_stack: list = []  # entries: str spec, callable, or None (reset)
+        self._root_device_stack = self._device_stack  # the stack outside colocate_with blocks
         self._colocation_stack: list[Operation] = []
         self._control_stack: list[_ControlDependencies] = []
         self._collections: dict[str, list] = {}
@@ -175,6 +176,20 @@ class Graph:
             yield
         finally:
             self._device_stack.pop()
+
+    @contextlib.contextmanager
+    def _init_scope_devices(self):
+        """The device scopes variables are created under (TF's ``init_scope``): the current
+        ones, or, inside ``colocate_with`` (which suspends them), the graph's own. Colocation
+        still decides the device where the colocated op has one; the device functions are called
+        all the same (a replica_device_setter's round robin advances, as in TF)."""
+        saved = self._device_stack
+        if not saved:
+            self._device_stack = self._root_device_stack
+        try:
+            yield
+        finally:
+            self._device_stack = saved
 
     def _apply_device_functions(self, op: Operation) -> None:
         """Applies the device stack, innermost first: a string scope fills the fields the op

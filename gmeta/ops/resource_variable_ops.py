@@ -484,7 +484,7 @@ class ResourceVariable(BaseResourceVariable):
             collections.append(GraphKeys.TRAINABLE_VARIABLES)
         g = ops_lib.get_default_graph()
         # TF's init_scope: variables are created outside any control-dependency block.
-        with g.control_dependencies(None), ops_lib.name_scope_v1(
+        with g.control_dependencies(None), g._init_scope_devices(), ops_lib.name_scope_v1(
                 name, "Variable", [] if init_from_fn else [initial_value]) as scope:
             g = ops_lib.get_default_graph()
             handle_name = ops_lib._name_from_scope_name(scope)

@@ -59,7 +59,7 @@ class Variable:
         init_from_fn = callable(initial_value)
         g = ops_lib.get_default_graph()
         # Variables are created outside any control-dependency block (TF's init_scope).
-        with g.control_dependencies(None):
+        with g.control_dependencies(None), g._init_scope_devices():
             with ops_lib.name_scope_v1(name, "Variable",
                                        [] if init_from_fn else [initial_value]) as scope:
                 attr_scope = contextlib.nullcontext()
