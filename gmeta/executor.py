@@ -20,6 +20,11 @@ _FORWARDING = frozenset(["Identity", "StopGradient", "Snapshot", "Reshape", "Exp
                          "Transpose", "StridedSlice", "Slice", "Unpack", "Split", "SplitV"])
 
 
+# Steps a lean plan (no v1 cond) does without: ops whose output is their input, and ops whose
+# output is fixed when the plan is compiled (a constant, a variable's reference).
+_ALIASED = frozenset(["Identity", "StopGradient", "PreventGradient", "Snapshot"])
+_PREFILLED = frozenset(["Const", "VariableV2", "Variable"])
+
 # Ops that read only their inputs' shapes: their inputs are never copied across devices.
 _METADATA_ONLY = frozenset(["Shape", "ShapeN", "Size", "Rank"])
 
@@ -129,26 +134,33 @@ class Plan:
     """A compiled, reusable execution of one (fetches, feeds) signature."""
 
     __slots__ = ("steps", "n_slots", "feed_slots", "fetch_slots", "copy_fetch", "feeds",
-                 "fetches", "targets", "ops", "transfers")
+                 "fetches", "targets", "ops", "transfers", "template")
 
     def run(self, feed_values) -> list:
-        vals = [None] * self.n_slots
+        vals = self.template.copy()  # values known when the plan was compiled (constants)
         for slot, value in zip(self.feed_slots, feed_values):
             vals[slot] = value
-        op = None
-        args = ()
+        op = ins = None
         try:
             with np.errstate(all="ignore"):
                 for step in self.steps:
                     fn, ins, out, op = step  # op is kept for the error of a failing kernel
-                    args = [vals[i] for i in ins]
-                    r = fn(*args)
+                    n = len(ins)
+                    if n == 1:
+                        r = fn(vals[ins[0]])
+                    elif n == 2:
+                        r = fn(vals[ins[0]], vals[ins[1]])
+                    elif n == 0:
+                        r = fn()
+                    else:
+                        r = fn(*[vals[i] for i in ins])
                     if out.__class__ is int:
                         vals[out] = r
                     elif out:
                         for o, v in zip(out, r):
                             vals[o] = v
         except Exception as e:  # every kernel error leaves with its node named
+            args = [vals[i] for i in ins] if ins else ()
             raise _wrap_error(e, op, args) from (None if isinstance(e, errors.OpError) else e)
         out = [vals[i] for i in self.fetch_slots]
         for i in self.copy_fetch:
@@ -224,8 +236,12 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
         return s
 
     feed_slots = [slot(t) for t in feeds]
-    aliasing = set()  # slots that may hold a variable's storage
+    aliasing = set()  # slots that may hold a variable's storage (or a constant's value)
     steps = []
+    # Without v1 cond's dead tensors, a plan needs no step for constants (their values are
+    # filled in at compile time), no-ops, or identities (the output shares the input's slot).
+    lean = not any(o.type in _cond_exec.SWITCH_TYPES for o in order)
+    template: dict = {}
     stats = TransferStats()
     where: dict = {}  # slot -> LocalDevice holding its value (placement only)
     copies: dict = {}  # (slot, destination device name) -> slot of the copy
@@ -290,10 +306,22 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
                     not metadata_only and not (i in host_args and not where.get(s, dev).is_gpu):
                 s = moved(s, t, op, dev)
             ins.append(s)
+        if lean:
+            if op._type in _ALIASED and len(ins) == 1 and len(op._outputs) == 1 and \
+                    op._outputs[0] not in slot_of:
+                slot_of[op._outputs[0]] = ins[0]
+                continue
+            if op._type == "NoOp":
+                continue
         outs = [slot(t) for t in op._outputs]
         if placement is not None:
             for o in outs:
                 where[o] = dev
+        if lean and not ins and op._type in _PREFILLED:
+            template[outs[0]] = fn()
+            if op._type == "Const":
+                aliasing.add(outs[0])  # a fetched constant is copied: callers may mutate it
+            continue
         if op.type in _FORWARDING and ins and ins[0] in aliasing:
             aliasing.update(outs)
         out = outs[0] if _single_output(op) else tuple(outs)
@@ -301,6 +329,7 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
 
     plan = Plan()
     plan.transfers = stats
+    plan.template = [template.get(i) for i in range(n_slots)]
     plan.fetch_slots = [slot(t) for t in fetches]
     plan.steps = steps
     plan.n_slots = n_slots

@@ -280,6 +280,7 @@ class BaseSession:
         copy_tensors = {tensors[i] for i in plan.copy_fetch}
         none_slot = plan.n_slots
         plan.n_slots += 1
+        plan.template.append(None)
         plan.fetch_slots = [slot_by_tensor.get(e, none_slot) for e in handler.elements]
         plan.copy_fetch = [i for i, e in enumerate(handler.elements) if e in copy_tensors]
         entry = (plan, graph._version, handler)

@@ -162,6 +162,13 @@ def _bias_add_v1(ctx):
 def _sparse_xent(ctx):
     xp = ctx.xp
     dtype = ctx.output_np_dtype(0)
+    cache = {}
+
+    def rows_of(batch):  # the row indices, made once per batch size
+        rows = cache.get(batch)
+        if rows is None:
+            rows = cache[batch] = xp.arange(batch)
+        return rows
 
     def run(logits, labels):
         if logits.ndim != 2:
@@ -175,21 +182,27 @@ def _sparse_xent(ctx):
         if batch and not classes:
             raise _bad(ctx, f"Must have at least one class, but got logits shape "
                             f"{list(logits.shape)}")
-        bad = (labels < 0) | (labels >= classes)
-        if bool(xp.any(bad)):
+        # one comparison finds negatives too: as unsigned they are huge
+        unsigned = labels.view(np.uint32 if labels.dtype.itemsize == 4 else np.uint64)
+        if batch and bool((unsigned >= classes).any()):
+            bad = (labels < 0) | (labels >= classes)
             first = int(labels[bad][0])
             values = " ".join(str(int(v)) for v in labels.tolist())
             raise _bad(ctx, f"Received a label value of {first} which is outside the valid range "
                             f"of [0, {classes}).  Label values: {values}")
         if batch == 0:
             return xp.empty((0,), dtype), xp.empty(logits.shape, dtype)
-        log_probs = _log_softmax(xp, _wide(xp, logits))
-        rows = xp.arange(batch)
-        idx = labels.astype(np.int64)
-        loss = -log_probs[rows, idx]
-        backprop = xp.exp(log_probs)
-        backprop[rows, idx] -= 1
-        return loss.astype(dtype, copy=False), backprop.astype(dtype, copy=False)
+        x = _wide(xp, logits)
+        shifted = x - (np.maximum.reduce(x, axis=1, keepdims=True) if xp is np else
+                       x.max(axis=1, keepdims=True))
+        e = xp.exp(shifted)
+        total = np.add.reduce(e, axis=1, keepdims=True) if xp is np else \
+            e.sum(axis=1, keepdims=True)
+        rows = rows_of(batch)
+        loss = xp.log(total[:, 0]) - shifted[rows, labels]  # -log softmax at the label
+        e /= total  # the softmax: the backprop is softmax - one_hot(label)
+        e[rows, labels] -= 1
+        return loss.astype(dtype, copy=False), e.astype(dtype, copy=False)
 
     return run
 

@@ -346,6 +346,18 @@ def _dense_factory(ctx, formula, returns_ref):
                 ref.value = xp.asarray(value).astype(var.dtype, copy=False)
         return refs[0] if returns_ref else None
 
+    if in_place_sgd and returns_ref and sig.slots == [(0, "var")] and sig.grad[0] == 2:
+        op = ctx.op
+
+        def sgd(ref, alpha, delta):  # ApplyGradientDescent's common case, checked inline
+            var = read_ref(ref, op)
+            if alpha.ndim == 0 and delta.shape == var.shape and delta.dtype == var.dtype and \
+                    alpha.dtype == var.dtype and _writable(var):
+                xp.subtract(var, delta * alpha, out=var)
+                return ref
+            return run(ref, alpha, delta)
+
+        return sgd
     return run
 
 
