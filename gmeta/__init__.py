@@ -39,6 +39,7 @@ from gmeta.ops.variables import (  # noqa: F401
     moving_average_variables, trainable_variables, variables_initializer,
 )
 from gmeta.ops.random_ops import random_normal, random_uniform, truncated_normal  # noqa: F401
+from gmeta.ops.state_ops import assign, assign_add, assign_sub  # noqa: F401
 from gmeta.ops.array_ops import *  # noqa: F401,F403,E402
 from gmeta.ops.math_ops import *  # noqa: F401,F403,E402
 from gmeta.ops.init_ops import *  # noqa: F401,F403,E402
