@@ -66,5 +66,6 @@ from gmeta.proto import (  # noqa: F401,E402
 from gmeta import compat  # noqa: F401,E402
 from gmeta import config  # noqa: F401,E402
 from gmeta.config import list_devices  # noqa: F401,E402
+from gmeta.check import check  # noqa: F401,E402
 
 __version__ = "0.1.0"

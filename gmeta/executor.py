@@ -274,8 +274,15 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
         kdef = lookup(op.type, device_type)
         if kdef is None:
             have = devices_with_kernel(op.type)
-            where = f"kernels exist for: {', '.join(have)}" if have else \
-                "gmeta has no kernel for this op type on any device"
+            if have:
+                where = f"kernels exist for: {', '.join(have)}"
+            else:
+                from gmeta.check import alternative_for
+
+                alt = alternative_for(op.type)
+                where = "gmeta has no kernel for this op type on any device" + \
+                    (f"; nearest supported op: {alt}" if alt else "") + \
+                    " (gm.check(meta_graph) lists every such op of a file)"
             raise errors.NotFoundError(
                 None, op, f"No kernel for op '{op.type}' (node '{op.name}') on {device_type}; "
                           f"{where}")
