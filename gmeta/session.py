@@ -203,15 +203,24 @@ class BaseSession:
         return self._entry(fetches, feed_dict)[0].transfers.summary()
 
     def _entry(self, fetches, feed_dict):
+        return self._lookup(fetches, feed_dict)[0]
+
+    def _lookup(self, fetches, feed_dict):
+        """``((plan, graph version, fetch handler), feed tensors, feed values)`` for a run of
+        ``fetches``: the cached plan, or one compiled now."""
         graph = self._graph
-        key_feeds, _ = self._feeds(feed_dict) if feed_dict else ((), ())
-        key = _cache_key(fetches)
-        if key is not None:
-            key = (key, key_feeds)
+        if not feed_dict and (fetches.__class__ is ops_lib.Tensor or
+                              fetches.__class__ is ops_lib.Operation):
+            key, key_feeds, feed_values = fetches, (), ()  # the common case: no work on feeds
+        else:
+            key_feeds, feed_values = self._feeds(feed_dict) if feed_dict else ((), ())
+            key = _cache_key(fetches)
+            if key is not None:
+                key = (key, key_feeds)
         entry = None if key is None else self._plans.get(key)
         if entry is None or entry[1] != graph._version:
             entry = self._compile(fetches, key_feeds, graph, key)
-        return entry
+        return entry, key_feeds, feed_values
 
     # -- lifecycle ------------------------------------------------------------------------------
     def close(self) -> None:
@@ -243,24 +252,13 @@ class BaseSession:
         """
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
-        graph = self._graph
-        if not feed_dict and (fetches.__class__ is ops_lib.Tensor or
-                              fetches.__class__ is ops_lib.Operation):
-            key, key_feeds, feed_values = fetches, (), ()  # the common case: no work on feeds
-        else:
-            key_feeds, feed_values = self._feeds(feed_dict) if feed_dict else ((), ())
-            key = _cache_key(fetches)
-            if key is not None:
-                key = (key, key_feeds)
-        entry = None if key is None else self._plans.get(key)
-        if entry is None or entry[1] != graph._version:
-            entry = self._compile(fetches, key_feeds, graph, key)
+        entry, key_feeds, feed_values = self._lookup(fetches, feed_dict)
         plan, _, handler = entry
         values = [_convert_feed(t, v) for t, v in zip(key_feeds, feed_values)]
         if plan.transfers.edges:
             plan.transfers.runs += 1
         if self._oom_retry and self._soft:
-            return self._run_retrying_oom(plan, handler, values, fetches, key_feeds, key)
+            return self._run_retrying_oom(plan, handler, values, fetches, feed_dict)
         if self.device_arrays:
             return handler.build([_to_user_keep_device(v) for v in plan.run(values)])
         return handler.build([_to_user(v) for v in plan.run(values)])
@@ -288,7 +286,7 @@ class BaseSession:
             self._plans[key] = entry
         return entry
 
-    def _run_retrying_oom(self, plan, handler, values, fetches, key_feeds, key):
+    def _run_retrying_oom(self, plan, handler, values, fetches, feed_dict):
         """``oom_retry_on_cpu``: a node whose GPU runs out of memory moves (with its colocation
         group) to the CPU and the step runs again. The failed attempt may have updated some
         variables already; the retry is opt-in for that reason."""
@@ -311,7 +309,7 @@ class BaseSession:
                 self._cpu_groups.add(op)
                 self._placement = None
                 self._plans.clear()
-                plan, _, handler = self._compile(fetches, key_feeds, self._graph, key)
+                plan, _, handler = self._lookup(fetches, feed_dict)[0]
 
     def _log_rows(self, placement, ops):
         """``log_device_placement``: each node's placement, the first time a run executes it."""

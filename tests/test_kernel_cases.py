@@ -74,17 +74,23 @@ def test_values(name):
             return
         got = sess.run(outs, _feed_dict(case, feeds))
     assert len(got) == len(_SPEC[name]["outputs"])
+    assert_outputs_match_tf(case, got)
+
+
+def assert_outputs_match_tf(case, got):
+    """Each fetched value against TF's: dtype, shape, values to 1e-5."""
     for i, value in enumerate(got):
         want = _expected(case, i)
         value = np.array(value, dtype=object) if isinstance(value, bytes) else np.asarray(value)
         assert value.dtype == want.dtype or (want.dtype == object and value.dtype == object), \
-            f"output {i}: dtype {value.dtype}, TF gives {want.dtype}"
-        assert value.shape == want.shape, f"output {i}: shape {value.shape}, TF {want.shape}"
+            f"{case.name} output {i}: dtype {value.dtype}, TF gives {want.dtype}"
+        assert value.shape == want.shape, \
+            f"{case.name} output {i}: shape {value.shape}, TF {want.shape}"
         if want.dtype.kind in "fc":
             np.testing.assert_allclose(value, want, rtol=1e-5, atol=1e-5, equal_nan=True,
-                                       err_msg=f"{name} output {i}")
+                                       err_msg=f"{case.name} output {i}")
         else:
-            np.testing.assert_array_equal(value, want, err_msg=f"{name} output {i}")
+            np.testing.assert_array_equal(value, want, err_msg=f"{case.name} output {i}")
 
 
 @pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if not c.raises))

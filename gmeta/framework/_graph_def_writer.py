@@ -10,6 +10,8 @@ not matter, since the GraphDef is re-serialized (deterministically) when it is w
 
 from __future__ import annotations
 
+from gmeta.checkpoint.table import encode_varint
+
 # NodeDef field tags (field number << 3 | wire type 2)
 _NAME, _OP, _INPUT, _DEVICE = b"\x0a", b"\x12", b"\x1a", b"\x22"
 _ATTR, _FULL_TYPE = b"\x2a", b"\x3a"
@@ -21,14 +23,7 @@ _SMALL = [bytes([n]) for n in range(0x80)] + [bytes([(n & 0x7F) | 0x80, n >> 7])
 
 
 def _varint(n: int) -> bytes:
-    if n < 0x4000:
-        return _SMALL[n]
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+    return _SMALL[n] if n < 0x4000 else encode_varint(n)
 
 
 def _field(tag: bytes, payload: bytes) -> bytes:

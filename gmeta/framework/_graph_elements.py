@@ -35,11 +35,12 @@ class Tensor:
     # Make numpy defer to our operators (``np_array + tensor`` -> Tensor.__radd__).
     __array_priority__ = 100
 
-    def __init__(self, op: "Operation", value_index: int, dtype: dtypes.DType):
+    def __init__(self, op: "Operation", value_index: int, dtype: dtypes.DType,
+                 shape_recorded: bool = False):
         self._op = op
         self._value_index = value_index
         self._dtype = dtype
-        self._shape = TensorShape(None)
+        self._shape = None if shape_recorded else TensorShape(None)  # None: decode on first use
 
     @property
     def op(self) -> "Operation":
@@ -137,7 +138,10 @@ class Operation:
                  "_device", "_attrs", "_op_def", "_id", "_control_outputs", "_traceback",
                  "_full_type", "_attr_wire", "__weakref__")
 
-    def __init__(self, graph, name, op_type, inputs, output_types, attrs, op_def, device=""):
+    def __init__(self, graph, name, op_type, inputs, output_types, attrs, op_def, device="",
+                 shapes_recorded=False):
+        """``shapes_recorded``: an imported node with ``_output_shapes``: its outputs' shapes are
+        decoded from it on first use (``Tensor.shape``) instead of starting unknown."""
         self._graph = graph
         self._name = name
         self._type = op_type
@@ -151,7 +155,7 @@ class Operation:
         self._traceback = None
         self._full_type = None
         self._attr_wire = None  # the attrs as NodeDef wire bytes (export), until they change
-        self._outputs = [Tensor(self, i, t) for i, t in enumerate(output_types)]
+        self._outputs = [Tensor(self, i, t, shapes_recorded) for i, t in enumerate(output_types)]
 
     # -- NodeDef view ---------------------------------------------------------------------------
     @property
@@ -194,7 +198,7 @@ class Operation:
         nd = NodeDef(name=self._name, op=self._type, device=self._device)
         nd.input.extend(t._as_node_def_input() for t in self._inputs)
         nd.input.extend("^" + op._name for op in self._control_inputs)
-        self._fill_attrs(nd, add_shapes=False)
+        self._fill_attrs(nd)
         if self._full_type is not None:
             nd.experimental_type.CopyFrom(self._full_type)
         return nd
@@ -225,29 +229,17 @@ class Operation:
             return default
         return attr_lib.decode_attr_value(av, tf_style=False)
 
-    def _fill_attrs(self, nd, add_shapes: bool) -> None:
-        """Writes this op's attrs into NodeDef ``nd`` (``_output_shapes`` only with
-        ``add_shapes``, from the static shapes, as TF's ``as_graph_def(add_shapes=True)``)."""
+    def _fill_attrs(self, nd) -> None:
+        """Writes this op's attrs into NodeDef ``nd``, without ``_output_shapes`` (graph
+        exports with shapes go through gmeta/framework/_graph_def_writer.py)."""
         attrs = self._attrs
         if attrs.__class__ is dict:
             for key, av in attrs.items():
                 nd.attr[key].CopyFrom(av)
         else:
             nd.attr.MergeFrom(attrs)
-        recorded = "_output_shapes" in nd.attr
-        if recorded and not (add_shapes and all(t._shape is None for t in self._outputs)):
-            del nd.attr["_output_shapes"]  # stale or unwanted: rebuilt below if asked for
-            recorded = False
-        if add_shapes and self._outputs and not recorded:
-            shapes = nd.attr["_output_shapes"].list.shape
-            for t in self._outputs:
-                dims = t.shape._dims
-                p = shapes.add()
-                if dims is None:
-                    p.unknown_rank = True
-                else:
-                    for d in dims:
-                        p.dim.add(size=-1 if d is None else d)
+        if "_output_shapes" in nd.attr:
+            del nd.attr["_output_shapes"]
 
     def _decode_recorded_shapes(self) -> list:
         """Static shapes from an imported node's ``_output_shapes`` (TF's inference when it

@@ -17,8 +17,7 @@ from gmeta.devices import spec as device_spec
 from gmeta.framework import op_def_library
 from gmeta.framework import ops as ops_lib
 from gmeta.framework._gc import paused_gc
-from gmeta.framework._graph_elements import Operation, Tensor
-from gmeta.framework.tensor_shape import TensorShape
+from gmeta.framework._graph_elements import Operation
 
 
 def _parse_input(s: str):
@@ -144,35 +143,6 @@ class _OpInfo:
                              "OpDef needs to know its output types") from None
 
 
-def _new_operation(g, name, op_type, out_types, attrs, op_def, device, recorded):
-    """An Operation without inputs yet (linked in pass 2); outputs' shapes stay None (decoded
-    from ``_output_shapes`` on first use) when the node recorded them."""
-    op = Operation.__new__(Operation)
-    op._graph = g
-    op._name = name
-    op._type = op_type
-    op._inputs = []
-    op._control_inputs = []
-    op._control_outputs = []
-    op._attrs = attrs
-    op._op_def = op_def
-    op._device = device
-    op._id = 0
-    op._traceback = None
-    op._full_type = None
-    op._attr_wire = None
-    outputs = []
-    for i, dtype in enumerate(out_types):
-        t = Tensor.__new__(Tensor)
-        t._op = op
-        t._value_index = i
-        t._dtype = dtype
-        t._shape = None if recorded else TensorShape(None)
-        outputs.append(t)
-    op._outputs = outputs
-    return op
-
-
 def _import_graph_def(graph_def, input_map, return_elements, name, graph, clear_devices,
                       device_map, _prefix, _rename_map, _owned=False):
     g = graph or ops_lib.get_default_graph()
@@ -250,8 +220,8 @@ def _import_graph_def(graph_def, input_map, return_elements, name, graph, clear_
             device = device_map(node) or ""
         else:
             device = node.device
-        op = _new_operation(g, new_name, op_type, out_types, attrs, info.op_def, device,
-                            recorded)
+        op = Operation(g, new_name, op_type, (), out_types, attrs, info.op_def, device,
+                       recorded)
         for attr_name, default in info.defaults:
             if attr_name not in attrs:  # TF's importer adds missing default attrs
                 op._set_attr(attr_name, default)

@@ -588,11 +588,12 @@ def _max_pool_grad_nhwc(ctx, xp, x, grad, p):
     return xp.ascontiguousarray(_crop(dxpad, wh, ww, h, w))
 
 
-@kernel("MaxPoolGrad", "MaxPoolGradV2")
-def _max_pool_grad(ctx):
-    """MaxPoolGrad; MaxPoolGradV2 takes its ksize/strides as inputs (``window``)."""
+def _max_pool_grad_kernel(ctx, body):
+    """The kernel of a MaxPoolGrad-like op ``(orig_input, orig_output, grad[, ksize, strides])``
+    whose NHWC computation is ``body(ctx, xp, x, y, grad, pool)``; the V2 forms take their
+    window as inputs."""
     xp = ctx.xp
-    p = _pool_geom(ctx, with_window=ctx.type == "MaxPoolGrad")
+    p = _pool_geom(ctx, with_window=not ctx.type.endswith("V2"))
 
     def run(x, y, grad, *window):
         _check_rank(ctx, x, 4, "orig_input")
@@ -600,10 +601,17 @@ def _max_pool_grad(ctx):
         _check_rank(ctx, grad, 4, "grad")
         q = _runtime_window(ctx, p, *window) if window else p
         nchw = q.geom.nchw
-        dx = _max_pool_grad_nhwc(ctx, xp, _to_nhwc(xp, x, nchw), _to_nhwc(xp, grad, nchw), q)
-        return _from_nhwc(xp, dx, nchw)
+        out = body(ctx, xp, _to_nhwc(xp, x, nchw), _to_nhwc(xp, y, nchw),
+                   _to_nhwc(xp, grad, nchw), q)
+        return _from_nhwc(xp, out, nchw)
 
     return run
+
+
+@kernel("MaxPoolGrad", "MaxPoolGradV2")
+def _max_pool_grad(ctx):
+    return _max_pool_grad_kernel(ctx, lambda ctx, xp, x, y, grad, q:
+                                 _max_pool_grad_nhwc(ctx, xp, x, grad, q))
 
 
 def _max_pool_grad_grad_nhwc(ctx, xp, x, y, grad, p):
@@ -637,21 +645,8 @@ def _max_pool_grad_grad_nhwc(ctx, xp, x, y, grad, p):
 
 @kernel("MaxPoolGradGrad", "MaxPoolGradGradV2")
 def _max_pool_grad_grad(ctx):
-    """The gradient of MaxPoolGrad; the V2 form takes its ksize/strides as inputs."""
-    xp = ctx.xp
-    p = _pool_geom(ctx, with_window=ctx.type == "MaxPoolGradGrad")
-
-    def run(x, y, grad, *window):
-        _check_rank(ctx, x, 4, "orig_input")
-        _check_rank(ctx, y, 4, "orig_output")
-        _check_rank(ctx, grad, 4, "grad")
-        q = _runtime_window(ctx, p, *window) if window else p
-        nchw = q.geom.nchw
-        out = _max_pool_grad_grad_nhwc(ctx, xp, _to_nhwc(xp, x, nchw), _to_nhwc(xp, y, nchw),
-                                       _to_nhwc(xp, grad, nchw), q)
-        return _from_nhwc(xp, out, nchw)
-
-    return run
+    """The gradient of MaxPoolGrad."""
+    return _max_pool_grad_kernel(ctx, _max_pool_grad_grad_nhwc)
 
 
 @kernel("AvgPoolGrad")

@@ -10,12 +10,11 @@ TensorFlow's values (which the CPU kernels match, tests/test_kernel_cases.py) to
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import gmeta as gm
 from gmeta.devices import discovery
-from tests.test_kernel_cases import CASES, _build, _expected, _feed_dict
+from tests.test_kernel_cases import CASES, _build, _feed_dict, assert_outputs_match_tf
 
 
 def _check(name, config=None):
@@ -27,15 +26,7 @@ def _check(name, config=None):
                 sess.run(outs, _feed_dict(case, feeds))
             return sess
         got = sess.run(outs, _feed_dict(case, feeds))
-    for i, value in enumerate(got):
-        want = _expected(case, i)
-        value = np.array(value, dtype=object) if isinstance(value, bytes) else np.asarray(value)
-        assert value.shape == want.shape, f"{name} output {i}: shape {value.shape} vs {want.shape}"
-        if want.dtype.kind in "fc":
-            np.testing.assert_allclose(value, want, rtol=1e-5, atol=1e-5, equal_nan=True,
-                                       err_msg=f"{name} output {i}")
-        else:
-            np.testing.assert_array_equal(value, want, err_msg=f"{name} output {i}")
+    assert_outputs_match_tf(case, got)
     return sess
 
 
