@@ -107,6 +107,7 @@ def _bulk_assigns(g, triples) -> list:
     use_locking = op_def.attr_by_name["use_locking"].default_value
     shared: dict = {}  # attrs are replaced, never changed in place: equal ones can be shared
     ops = []
+    made = []  # the ops built here (the others are in the graph already)
     for ref, value, validate_shape in triples:
         dtype = ref.dtype.base_dtype
         if (value.dtype.base_dtype != dtype or not ref.dtype.is_ref_dtype or
@@ -125,9 +126,14 @@ def _bulk_assigns(g, triples) -> list:
                  "_class": coloc}
         op = ops_lib.Operation(g, g.unique_name("Assign"), "Assign", [ref, value], [ref.dtype],
                                attrs, op_def.proto, var_op._device)
-        g._add_imported_ops([op], {})
-        shape_inference.infer(op)
+        try:  # Assign's shape function, inline: the variable's shape (merged with the value's)
+            op._outputs[0]._shape = ref.shape.merge_with(value.shape) if validate_shape \
+                else value.shape
+        except ValueError:
+            shape_inference.infer(op)  # raises, naming the node
         ops.append(op)
+        made.append(op)
+    g._add_imported_ops(made, {})
     return ops
 
 
