@@ -2,7 +2,8 @@
 
 The streams themselves are not bit-identical to TensorFlow's (gmeta draws from numpy's Philox
 generator keyed by the two seeds), but the rules are: a fixed graph seed makes every random op
-repeatable across Sessions, each op's own seed defaults to the op count at creation time.
+repeatable across Sessions; an op without its own seed gets the graph's count of such ops so far
+(0, 1, 2, ...), as TF 2.x numbers them.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ def get_seed(op_seed):
     g = ops_lib.get_default_graph()
     global_seed = g.seed
     if global_seed is not None:
-        if op_seed is None:
-            op_seed = g._last_id
+        if op_seed is None:  # TF 2.x: a per-graph counter of the ops that needed one
+            op_seed = g.__dict__.get("_op_seed_counter", 0)
+            g._op_seed_counter = op_seed + 1
         seeds = _truncate_seed(global_seed), _truncate_seed(op_seed)
     elif op_seed is not None:
         seeds = DEFAULT_GRAPH_SEED, _truncate_seed(op_seed)

@@ -74,6 +74,8 @@ def constant_value_as_shape(tensor) -> TensorShape:
     op = tensor.op
     if op.type == "Shape":
         return op.inputs[0].shape
+    if op.type == "ShapeN":
+        return op.inputs[tensor.value_index].shape
     if op.type == "Pack":
         dims = []
         for t in op.inputs:

@@ -21,8 +21,10 @@ from gmeta.framework.tensor_shape import TensorShape, as_shape
 from gmeta.ops import array_ops, constant_op, math_ops, random_ops
 
 __all__ = [
-    "bias_add", "dropout", "elu", "in_top_k", "l2_loss", "l2_normalize",
-    "leaky_relu", "log_softmax", "moments", "relu", "relu6", "selu",
+    "avg_pool", "avg_pool2d", "avg_pool_v2", "batch_normalization", "bias_add", "conv2d",
+    "conv2d_transpose", "depthwise_conv2d", "depthwise_conv2d_native", "dropout", "elu",
+    "fused_batch_norm", "in_top_k", "l2_loss", "l2_normalize", "leaky_relu", "log_softmax",
+    "max_pool", "max_pool2d", "max_pool_v2", "moments", "relu", "relu6", "selu",
     "sigmoid_cross_entropy_with_logits", "softmax", "softmax_cross_entropy_with_logits",
     "softmax_cross_entropy_with_logits_v2", "softplus", "softsign",
     "sparse_softmax_cross_entropy_with_logits",
@@ -495,6 +497,392 @@ def dropout(x, keep_prob=None, noise_shape=None, seed=None, name=None, rate=None
         ret = _apply("SelectV2", condition=keep, t=ret, e=zero, name="SelectV2")
         ret.set_shape(x.shape)
         return ret
+
+
+# -- convolution and pooling ---------------------------------------------------------------------
+def _argument_lookup(new_name, new_value, old_name, old_value):
+    """TF's ``deprecated_argument_lookup``: the value of whichever alias was given."""
+    if new_value is not None:
+        if old_value is not None:
+            raise ValueError(f"Cannot specify both '{old_name}' and '{new_name}'.")
+        return new_value
+    return old_value
+
+
+def _get_sequence(value, n, channel_index, name):
+    """TF's ``_get_sequence``: an int or a list of 1, ``n`` or ``n + 2`` ints as ``n + 2`` ints,
+    1 for the batch and channel dimensions."""
+    if value is None:
+        return [1] * (n + 2)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        value = [int(v) for v in value]
+    else:
+        value = [int(value)]
+    if len(value) == n + 2:
+        return value
+    if len(value) == 1:
+        value = value * n
+    elif len(value) != n:
+        raise ValueError(f"{name} should be of length 1, {n} or {n + 2}. Received: {name}="
+                         f"{value} of length {len(value)}")
+    return [1, 1] + value if channel_index == 1 else [1] + value + [1]
+
+
+def _convert_padding(padding, expected_length=4):
+    """TF's ``convert_padding``: ``"SAME"``/``"VALID"`` as they are, a list of ``[before, after]``
+    pairs as ``("EXPLICIT", flat list)``."""
+    if padding == "EXPLICIT":
+        raise ValueError("'EXPLICIT' is not a valid value for `padding`. To use explicit "
+                         "padding, `padding` must be a list.")
+    explicit: list = []
+    if isinstance(padding, (list, tuple)):
+        for i, pair in enumerate(padding):
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                raise ValueError(f"When `padding` is a list, each element of `padding` must be a "
+                                 f"list/tuple of size 2. Received: padding={padding} with "
+                                 f"element at index {i}: {pair!r}")
+            explicit.extend(int(p) for p in pair)
+        if len(padding) != expected_length:
+            raise ValueError(f"When padding is a list, it must be of size {expected_length}. "
+                             f"Received: padding={padding} of size {len(padding)}")
+        padding = "EXPLICIT"
+    return padding, explicit
+
+
+def _channel_index(data_format):
+    return 1 if data_format.startswith("NC") else 3
+
+
+def conv2d(input, filter=None, strides=None, padding=None, use_cudnn_on_gpu=True,  # noqa: A002
+           data_format="NHWC", dilations=[1, 1, 1, 1], name=None, filters=None):  # noqa: B006
+    """2-D convolution of a 4-D ``input`` with a ``[h, w, in, out]`` filter (one ``Conv2D``).
+
+    Args:
+        input: A 4-D float Tensor, NHWC (or NCHW with ``data_format``).
+        filter: The ``[filter_height, filter_width, in_channels, out_channels]`` filter.
+        strides: An int or a list of 1, 2 or 4 ints (spatial values are replicated).
+        padding: ``"SAME"``, ``"VALID"`` or explicit ``[[before, after]] * 4`` paddings in
+            ``data_format`` order (``padding="EXPLICIT"`` plus ``explicit_paddings`` in the node).
+        use_cudnn_on_gpu: Recorded in the node (TF's attr).
+        data_format: ``"NHWC"`` (default) or ``"NCHW"``.
+        dilations: An int or a list of 1, 2 or 4 ints.
+        name: Name of the node (default ``Conv2D``).
+        filters: Alias of ``filter``.
+
+    Returns:
+        A Tensor of ``input``'s type.
+
+    Raises:
+        ValueError: bad strides/dilations/padding, or both ``filter`` and ``filters``.
+        NotImplementedError: ``input`` has more than one batch dimension (rank > 4).
+
+    >>> import gmeta as gm
+    >>> with gm.Graph().as_default():
+    ...     y = gm.nn.conv2d(gm.zeros([1, 5, 5, 2]), gm.ones([3, 3, 2, 4]), 1, "VALID")
+    >>> y.op.type, y.shape.as_list()
+    ('Conv2D', [1, 3, 3, 4])
+    """
+    filter = _argument_lookup("filters", filters, "filter", filter)  # noqa: A001
+    padding, explicit_paddings = _convert_padding(padding)
+    if data_format is None:
+        data_format = "NHWC"
+    channel_index = _channel_index(data_format)
+    strides = _get_sequence(strides, 2, channel_index, "strides")
+    dilations = _get_sequence(dilations, 2, channel_index, "dilations")
+    shape = getattr(input, "shape", None)
+    ndims = None if shape is None else (shape.ndims if hasattr(shape, "ndims") else len(shape))
+    if ndims is not None and ndims > 4:
+        raise NotImplementedError(f"gm.nn.conv2d on a rank-{ndims} input (more than one batch "
+                                  "dimension: TF's squeeze_batch_dims) is not supported by gmeta")
+    return _apply("Conv2D", input=input, filter=filter, strides=strides, padding=padding,
+                  use_cudnn_on_gpu=use_cudnn_on_gpu, explicit_paddings=explicit_paddings,
+                  data_format=data_format, dilations=dilations, name=name)
+
+
+def conv2d_transpose(value=None, filter=None, output_shape=None, strides=None,  # noqa: A002
+                     padding="SAME", data_format="NHWC", name=None, input=None,  # noqa: A002
+                     filters=None, dilations=None):
+    """The transpose (gradient) of ``conv2d``: a ``Conv2DBackpropInput`` node.
+
+    Args:
+        value: The 4-D input, ``[batch, height, width, in_channels]`` for NHWC.
+        filter: ``[height, width, output_channels, in_channels]``.
+        output_shape: The 1-D output shape (list or int32 Tensor).
+        strides, dilations: An int or a list of 1, 2 or 4 ints.
+        padding: ``"SAME"``, ``"VALID"`` or explicit paddings (as ``conv2d``).
+        data_format: ``"NHWC"`` or ``"NCHW"``.
+        name: Name scope / node name (default ``conv2d_transpose``).
+        input, filters: Aliases of ``value`` and ``filter``.
+
+    Returns:
+        A Tensor of ``value``'s type.
+    """
+    value = _argument_lookup("input", input, "value", value)
+    filter = _argument_lookup("filters", filters, "filter", filter)  # noqa: A001
+    with _scope(name, "conv2d_transpose", [value, filter, output_shape]) as name:
+        with _scope(name, "conv2d_transpose", [value, filter, output_shape]) as name:
+            if data_format is None:
+                data_format = "NHWC"
+            channel_index = _channel_index(data_format)
+            strides = _get_sequence(strides, 2, channel_index, "strides")
+            dilations = _get_sequence(dilations, 2, channel_index, "dilations")
+            padding, explicit_paddings = _convert_padding(padding)
+            return _apply("Conv2DBackpropInput", input_sizes=output_shape, filter=filter,
+                          out_backprop=value, strides=strides, padding=padding,
+                          explicit_paddings=explicit_paddings, data_format=data_format,
+                          dilations=dilations, name=name)
+
+
+def depthwise_conv2d_native(input, filter, strides, padding, data_format="NHWC",  # noqa: A002
+                            dilations=[1, 1, 1, 1], name=None):  # noqa: B006
+    """A ``DepthwiseConv2dNative`` node: each input channel convolved with its own
+    ``channel_multiplier`` filters (``filter`` is ``[h, w, in_channels, channel_multiplier]``).
+    """
+    padding, explicit_paddings = _convert_padding(padding)
+    return _apply("DepthwiseConv2dNative", input=input, filter=filter, strides=strides,
+                  padding=padding, explicit_paddings=explicit_paddings, data_format=data_format,
+                  dilations=dilations, name=name)
+
+
+def depthwise_conv2d(input, filter, strides, padding, rate=None, name=None,  # noqa: A002
+                     data_format=None, dilations=None):
+    """Depthwise 2-D convolution, TF's v1 builder (scope ``depthwise``).
+
+    Args:
+        input: A 4-D Tensor.
+        filter: ``[filter_height, filter_width, in_channels, channel_multiplier]``.
+        strides: 4 ints, the window stride per input dimension.
+        padding: ``"SAME"``, ``"VALID"`` or explicit paddings.
+        rate: The dilation rate, 2 ints; only ``[1, 1]`` (the default) is supported.
+        name: Name scope (default ``depthwise``); the node takes the scope's name.
+        data_format: ``"NHWC"`` (default) or ``"NCHW"``.
+        dilations: Alias of ``rate``.
+
+    Returns:
+        A Tensor of shape ``[batch, out_h, out_w, in_channels * channel_multiplier]``.
+
+    Raises:
+        NotImplementedError: a rate above 1 (TF builds SpaceToBatchND/BatchToSpaceND around the
+            convolution, which gmeta does not).
+        ValueError: a rate below 1 or not of 2 values.
+    """
+    rate = _argument_lookup("dilations", dilations, "rate", rate)
+    with _scope(name, "depthwise", [input, filter]) as name:
+        input = ops_lib.convert_to_tensor(input, name="tensor_in")  # noqa: A001
+        filter = ops_lib.convert_to_tensor(filter, name="filter_in")  # noqa: A001
+        if rate is None:
+            rate = [1, 1]
+        array_ops.shape(filter)  # TF's with_space_to_batch(filter_shape=...) makes it first
+        rate_t = ops_lib.convert_to_tensor(rate, dtypes.int32, name="dilation_rate")
+        if rate_t.shape.ndims not in (None, 1) or not rate_t.shape.is_fully_defined():
+            raise ValueError(f"`dilation_rate` must be a 1-D vector of known size. Received: "
+                             f"dilation_rate={rate}")
+        from gmeta.framework import shape_inference
+
+        const_rate = shape_inference.constant_value(rate_t)
+        if const_rate is None:
+            raise NotImplementedError("gm.nn.depthwise_conv2d with a rate known only at run time "
+                                      "(TF builds SpaceToBatchND/BatchToSpaceND) is not "
+                                      "supported by gmeta")
+        if np.any(const_rate < 1):
+            raise ValueError(f"`dilation_rate` must be positive. Received: "
+                             f"dilation_rate={const_rate}")
+        if not np.all(const_rate == 1):
+            raise NotImplementedError(
+                f"gm.nn.depthwise_conv2d with rate={const_rate.tolist()}: TF builds an atrous "
+                "convolution with SpaceToBatchND/BatchToSpaceND, which gmeta does not build; "
+                "use rate=1, or gm.nn.depthwise_conv2d_native(..., dilations=[1, r, r, 1])")
+        return depthwise_conv2d_native(input, filter, strides, padding,
+                                       data_format=data_format, name=name)
+
+
+def _check_ksize(ksize):
+    if any(v == 0 for v in ksize):
+        raise ValueError(f"`ksize` cannot be zero. Received: ksize={ksize}")
+
+
+def _max_pool(value, ksize, strides, padding, data_format, name):
+    if data_format is None:
+        data_format = "NHWC"
+    channel_index = _channel_index(data_format)
+    ksize = _get_sequence(ksize, 2, channel_index, "ksize")
+    strides = _get_sequence(strides, 2, channel_index, "strides")
+    if isinstance(padding, (list, tuple)) and data_format == "NCHW_VECT_C":
+        raise ValueError(f"`data_format='NCHW_VECT_C'` is not supported with explicit padding. "
+                         f"Received: padding={padding}")
+    padding, explicit_paddings = _convert_padding(padding)
+    _check_ksize(ksize)
+    return _apply("MaxPool", input=value, ksize=ksize, strides=strides, padding=padding,
+                  explicit_paddings=explicit_paddings, data_format=data_format, name=name)
+
+
+def max_pool(value, ksize, strides, padding, data_format="NHWC", name=None,
+             input=None):  # noqa: A002
+    """2-D max pooling (``MaxPool``, scope ``MaxPool``).
+
+    Args:
+        value: A 4-D Tensor.
+        ksize, strides: An int or a list of 1, 2 or 4 ints.
+        padding: ``"SAME"``, ``"VALID"`` or explicit ``[[before, after]] * 4`` paddings.
+        data_format: ``"NHWC"`` (default) or ``"NCHW"``.
+        name: Name of the node.
+        input: Alias of ``value``.
+
+    Returns:
+        The max-pooled Tensor.
+    """
+    value = _argument_lookup("input", input, "value", value)
+    with _scope(name, "MaxPool", [value]) as name:
+        return _max_pool(value, ksize, strides, padding, data_format, name)
+
+
+def max_pool2d(input, ksize, strides, padding, data_format="NHWC", name=None):  # noqa: A002
+    """``max_pool`` under TF 2's name (scope ``MaxPool2d``)."""
+    with _scope(name, "MaxPool2d", [input]) as name:
+        return _max_pool(input, ksize, strides, padding, data_format, name)
+
+
+def _pool_rank(input, data_format, what):  # noqa: A002
+    """The spatial rank of a TF 2 pooling input (``len(shape) - 2``); only 2 is supported."""
+    shape = getattr(input, "shape", None)
+    if shape is not None and shape.ndims is not None:
+        n = shape.ndims - 2
+    elif data_format is not None:
+        n = len(data_format) - 2
+    else:
+        raise ValueError(f"`input` must have a static shape or a data format must be given. "
+                         f"Received: input.shape={shape} and data_format={data_format}")
+    if not 1 <= n <= 3:
+        raise ValueError(f"`input.shape.rank` must be 3, 4 or 5. Received: input.shape={shape} "
+                         f"of rank {n + 2}.")
+    if n != 2:
+        raise NotImplementedError(f"gm.nn.{what} on a rank-{n + 2} input is not supported by "
+                                  "gmeta (only 2-D pooling)")
+    return n
+
+
+def max_pool_v2(input, ksize, strides, padding, data_format=None, name=None):  # noqa: A002
+    """TF 2's ``tf.nn.max_pool``: pooling of the rank's kind; gmeta builds the 2-D (rank-4) one
+    (``max_pool2d``, scope ``MaxPool2d``).
+
+    Raises:
+        NotImplementedError: a rank-3 or rank-5 input (MaxPool1d / MaxPool3D).
+        ValueError: an unknown rank without ``data_format``, or a rank outside 3..5.
+    """
+    _pool_rank(input, data_format, "max_pool_v2")
+    return max_pool2d(input, ksize, strides, padding, data_format=data_format or "NHWC",
+                      name=name)
+
+
+def _avg_pool(value, ksize, strides, padding, data_format, name):
+    if data_format is None:
+        data_format = "NHWC"
+    channel_index = _channel_index(data_format)
+    ksize = _get_sequence(ksize, 2, channel_index, "ksize")
+    strides = _get_sequence(strides, 2, channel_index, "strides")
+    return _apply("AvgPool", value=value, ksize=ksize, strides=strides, padding=padding,
+                  data_format=data_format, name=name)
+
+
+def avg_pool(value, ksize, strides, padding, data_format="NHWC", name=None,
+             input=None):  # noqa: A002
+    """2-D average pooling (``AvgPool``, scope ``AvgPool``); ``"SAME"`` windows average only the
+    in-bounds values.
+
+    Args:
+        value: A 4-D Tensor.
+        ksize, strides: An int or a list of 1, 2 or 4 ints.
+        padding: ``"SAME"`` or ``"VALID"``.
+        data_format: ``"NHWC"`` (default) or ``"NCHW"``.
+        name: Name of the node.
+        input: Alias of ``value``.
+    """
+    with _scope(name, "AvgPool", [value]) as name:
+        value = _argument_lookup("input", input, "value", value)
+        return _avg_pool(value, ksize, strides, padding, data_format, name)
+
+
+avg_pool2d = avg_pool
+
+
+def avg_pool_v2(input, ksize, strides, padding, data_format=None, name=None):  # noqa: A002
+    """TF 2's ``tf.nn.avg_pool`` (v1 ``avg_pool_v2``): for a rank-4 input one ``AvgPool`` node
+    with no name scope of its own.
+
+    Raises:
+        NotImplementedError: a rank-3 or rank-5 input.
+    """
+    _pool_rank(input, data_format, "avg_pool_v2")
+    channel_index = 3 if data_format is None else _channel_index(data_format)
+    ksize = _get_sequence(ksize, 2, channel_index, "ksize")
+    strides = _get_sequence(strides, 2, channel_index, "strides")
+    return _apply("AvgPool", value=input, ksize=ksize, strides=strides, padding=padding,
+                  data_format=data_format, name=name)
+
+
+# -- batch normalization ---------------------------------------------------------------------------
+def fused_batch_norm(x, scale, offset, mean=None, variance=None, epsilon=0.001,
+                     data_format="NHWC", is_training=True, name=None, exponential_avg_factor=1.0):
+    """Batch normalization in one ``FusedBatchNormV3`` node.
+
+    Args:
+        x: A 4-D (or 5-D) Tensor.
+        scale, offset: 1-D Tensors of the channel size.
+        mean, variance: 1-D population statistics; required for inference, or with an
+            ``exponential_avg_factor`` other than 1 (empty constants otherwise).
+        epsilon: Added to the variance.
+        data_format: ``"NHWC"`` (default) or ``"NCHW"``.
+        is_training: True: normalize with the batch statistics and return them.
+        name: Name of the node (default ``FusedBatchNormV3``).
+        exponential_avg_factor: Weight of the batch statistics in the returned running ones.
+
+    Returns:
+        ``(y, running_mean, running_var)``: the normalized ``x`` and, when training, the batch
+        mean and (Bessel-corrected) variance blended into ``mean``/``variance``; when not, the
+        given ``mean`` and ``variance``.
+
+    Raises:
+        ValueError: ``mean`` or ``variance`` missing where required.
+    """
+    if (not is_training or exponential_avg_factor != 1.0) and (mean is None or variance is None):
+        raise ValueError(f"Both `mean` and `variance` must be a 1D tensor when `is_training` is "
+                         f"False or `exponential_avg_factor` != 1.0. Received: `mean` {mean!r} "
+                         f"and `variance` {variance!r}")
+    x = ops_lib.convert_to_tensor(x, name="input")
+    scale = ops_lib.convert_to_tensor(scale, name="scale")
+    offset = ops_lib.convert_to_tensor(offset, name="offset")
+    if mean is None:
+        mean = constant_op.constant([])
+    if variance is None:
+        variance = constant_op.constant([])
+    y, running_mean, running_var, _, _, _ = _apply(
+        "FusedBatchNormV3", x=x, scale=scale, offset=offset, mean=mean, variance=variance,
+        epsilon=epsilon, exponential_avg_factor=exponential_avg_factor, data_format=data_format,
+        is_training=is_training, name=name)
+    return y, running_mean, running_var
+
+
+def batch_normalization(x, mean, variance, offset, scale, variance_epsilon, name=None):
+    """``scale * (x - mean) / sqrt(variance + variance_epsilon) + offset`` with TF's node
+    structure (scope ``batchnorm``: ``add``, ``Rsqrt``, ``mul``, ...).
+
+    Args:
+        x: The input Tensor.
+        mean, variance: Tensors broadcastable to ``x``.
+        offset: The beta offset or None (then ``-mean * inv`` is added).
+        scale: The gamma scale or None.
+        variance_epsilon: A small float added to the variance.
+        name: Name scope.
+
+    Returns:
+        The normalized Tensor.
+    """
+    with _scope(name, "batchnorm", [x, mean, variance, scale, offset]):
+        inv = math_ops.rsqrt(variance + variance_epsilon)
+        if scale is not None:
+            inv *= scale
+        return x * _cast(inv, x.dtype) + _cast(
+            offset - mean * inv if offset is not None else -mean * inv, x.dtype)
 
 
 # -- statistics and misc -------------------------------------------------------------------------
