@@ -1,21 +1,15 @@
-"""``python -m gmeta [demo]``."""
+"""``gmeta`` / ``python -m gmeta``: the command line (``gmeta --help``; see ``gmeta/cli.py``).
+With no command it runs ``gmeta demo``."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="gmeta", description="TensorFlow 1.x graphs without "
-                                "TensorFlow. Commands: demo (default).")
-    p.add_argument("command", nargs="?", default="demo", choices=["demo"])
-    args = p.parse_args(argv)
-    if args.command == "demo":
-        from gmeta import demo
+    from gmeta.cli import main as cli_main
 
-        return demo.main()
-    return 2
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

@@ -304,3 +304,24 @@ def test_queue_runner_and_context_collections_round_trip_and_follow_scopes():
     assert list(runner.proto.enqueue_op_name) == ["imp/enq", "imp/enq_1"]
     scoped = tf.train.export_meta_graph(graph=g3, export_scope="imp")
     assert scoped.collection_def["cond_context"] == mgd.collection_def["cond_context"]
+
+
+def test_a_meta_graph_written_with_strip_default_attrs_imports_with_the_defaults(tmp_path):
+    path = str(tmp_path / "stripped.meta")
+    with tf.Graph().as_default():
+        x = tf.placeholder(tf.float32, [None, 3], name="x")
+        tf.shape(x, name="s")  # Shape's out_type (int32) is a default attr: stripped
+        tf.matmul(x, tf.ones([3, 2]), name="mm")
+        tf.train.export_meta_graph(path, strip_default_attrs=True)
+    from gmeta.framework.meta_graph import read_meta_graph_file
+
+    stripped = {n.name: n for n in read_meta_graph_file(path).graph_def.node}
+    assert "out_type" not in stripped["s"].attr and "transpose_a" not in stripped["mm"].attr
+    with tf.Graph().as_default() as g:
+        tf.train.import_meta_graph(path)
+        s = g.get_tensor_by_name("s:0")
+        assert s.dtype == tf.int32 and g.get_operation_by_name("s").get_attr("out_type") == \
+            tf.int32
+        assert g.get_operation_by_name("mm").get_attr("transpose_a") is False
+        with tf.Session() as sess:
+            assert list(sess.run(s, {"x:0": np.zeros((4, 3), np.float32)})) == [4, 3]

@@ -196,6 +196,10 @@ def _import_graph_def(graph_def, input_map, return_elements, name, graph, clear_
         if info is None:
             info = infos[op_type] = _OpInfo(op_type)
         attrs = node.attr
+        missing = [(k, v) for k, v in info.defaults if k not in attrs]
+        if missing:  # TF's importer adds the attrs a file left out (strip_default_attrs)
+            attrs = dict(attrs.items())
+            attrs.update(missing)
         recorded = "_output_shapes" in attrs  # TF's shapes; decoded lazily (Tensor.shape)
         out_types = info.fixed_types
         if out_types is None:
@@ -222,9 +226,6 @@ def _import_graph_def(graph_def, input_map, return_elements, name, graph, clear_
             device = node.device
         op = Operation(g, new_name, op_type, (), out_types, attrs, info.op_def, device,
                        recorded)
-        for attr_name, default in info.defaults:
-            if attr_name not in attrs:  # TF's importer adds missing default attrs
-                op._set_attr(attr_name, default)
         if prefix and op_type in ("Enter", "RefEnter") and "frame_name" in attrs:
             frame = _copy_attr(attrs["frame_name"])
             frame.s = prefix.encode() + frame.s  # as TF's importer prefixes loop frames
