@@ -46,6 +46,8 @@ from gmeta.ops.init_ops import *  # noqa: F401,F403,E402
 from gmeta.ops.variable_scope import *  # noqa: F401,F403,E402
 from gmeta.ops.check_ops import *  # noqa: F401,F403,E402
 from gmeta.ops.cond_v1 import *  # noqa: F401,F403,E402
+from gmeta.ops.while_v1 import *  # noqa: F401,F403,E402
+from gmeta.ops.tensor_array_ops import TensorArray  # noqa: F401,E402
 import gmeta.ops.conv_shapes  # noqa: F401,E402 - registers shape functions
 import gmeta.ops._grad_shapes  # noqa: F401,E402 - registers shape functions
 from gmeta.session import InteractiveSession, Session, get_default_session  # noqa: F401

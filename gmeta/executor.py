@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gmeta import _cond_exec, dtypes, errors
+from gmeta import _cond_exec, _loop_exec, dtypes, errors
 from gmeta.kernels import KernelContext, devices_with_kernel, lookup
 from gmeta.kernels.state import VarRef, read_ref
 
@@ -192,6 +192,9 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
             if t not in fed:
                 stack.append(t._op)
         stack.extend(op._control_inputs)
+    if _loop_exec.has_loops(needed):  # v1 while loops: frames and iterations (_loop_exec.py)
+        return _loop_exec.compile_loop_plan(needed, fetches, targets, feeds, state, device_type,
+                                            xp, placement)
 
     # -- order (Kahn, stable in creation order) ---------------------------------------------------
     deps = {}

@@ -1,6 +1,8 @@
 """``gm.nn``: neural-network ops (``tf.compat.v1.nn``)."""
 
 from gmeta.ops.nn_ops import *  # noqa: F401,F403
+from gmeta.ops import rnn_cell_impl as rnn_cell  # noqa: F401
+from gmeta.ops.rnn import dynamic_rnn  # noqa: F401
 from gmeta.ops import math_ops as _m
 
 # Math functions TF also exports under tf.nn.

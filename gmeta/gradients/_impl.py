@@ -80,8 +80,9 @@ def _mark_reached_ops(from_ops) -> set:
     return reached
 
 
-def _pending_count(to_ops, from_ops):
-    """(ys ops reachable from xs ops, op -> number of its consumers between xs and ys)."""
+def _pending_count(to_ops, from_ops, colocate=False):
+    """(ys ops reachable from xs ops, op -> number of its consumers between xs and ys, the
+    while loops' ControlFlowState or None)."""
     reached = _mark_reached_ops(from_ops)
     reachable_to_ops = {op for op in to_ops if op in reached}
     between: set = set()
@@ -94,12 +95,20 @@ def _pending_count(to_ops, from_ops):
             between_list.append(op)
             reached.remove(op)
             queue.extend(t.op for t in op._inputs)
+    loop_state = None
+    if any(op._type in _EXIT_TYPES for op in between_list):  # v1 while loops
+        from gmeta.gradients.control_flow_state import maybe_create_control_flow_state
+
+        loop_state = maybe_create_control_flow_state(between_list, between, colocate)
     pending: dict = collections.defaultdict(int)
     for op in between_list:
         for t in op._inputs:
             if t.op in between:
                 pending[t.op] += 1
-    return reachable_to_ops, pending
+    return reachable_to_ops, pending, loop_state
+
+
+_EXIT_TYPES = frozenset(["Exit", "RefExit"])
 
 
 def _stop_ops(from_ops, stop_gradient_ops, pending) -> set:
@@ -213,7 +222,7 @@ def _aggregate_indexed_slices(grads):
                          grads[0].dense_shape)
 
 
-def _aggregated_grads(g, grads, op, aggregation_method):
+def _aggregated_grads(g, grads, op, aggregation_method, loop_state=None):
     from gmeta.ops import math_ops
 
     if aggregation_method is None:
@@ -225,6 +234,8 @@ def _aggregated_grads(g, grads, op, aggregation_method):
                          f"Accepted values are {list(valid)}.")
     out_grads = _get_grads(grads, op)
     for i, out_grad in enumerate(out_grads):
+        if loop_state is not None and isinstance(out_grad, (ops_lib.Tensor, IndexedSlices)):
+            continue  # a loop Switch's gradient, set when it was visited first
         if not all(isinstance(x, (ops_lib.Tensor, IndexedSlices)) for x in out_grad
                    if x is not None):
             raise TypeError(f"Invalid gradient {out_grad} [index = {i}]. Gradients have to be "
@@ -259,7 +270,57 @@ def _set_grad(grads, t, grad):
     if not op_grads:
         op_grads = [[] for _ in t.op._outputs]
         grads[t.op] = op_grads
-    op_grads[t.value_index].append(grad)
+    t_grads = op_grads[t.value_index]
+    if isinstance(t_grads, list):
+        t_grads.append(grad)
+    else:  # a loop Switch visited again, from the loop body
+        op_grads[t.value_index] = grad
+
+
+def _has_any_not_none_grads(grads, op) -> bool:
+    for out_grad in _get_grads(grads, op):
+        if isinstance(out_grad, (ops_lib.Tensor, IndexedSlices)):
+            return True
+        if out_grad and isinstance(out_grad, list) and any(x is not None for x in out_grad):
+            return True
+    return False
+
+
+def _update_pending_and_enqueue_ready(grads, op, queue, pending, loop_state):
+    """TF's ``_UpdatePendingAndEnqueueReady``: loop exits wait until all exits of their loop
+    are ready; a loop Switch is ready again as soon as the body sends its gradient."""
+    from gmeta.ops import while_v1 as cf
+
+    for t in op._inputs:
+        x = t.op
+        pending[x] -= 1
+        ready = pending[x] == 0
+        if loop_state is not None and not ready:
+            ready = pending[x] > 0 and cf.is_loop_switch(x)
+        if not ready:
+            continue
+        if loop_state is not None and cf.is_loop_exit(x):
+            grad_state = loop_state.get_grad_state(x, before=False)
+            grad_state.deferred_exits.append(t)
+            grad_state.pending_exits_count -= 1
+            if grad_state.pending_exits_count == 0:
+                has_not_none_grad = False
+                for y in grad_state.deferred_exits:
+                    if _has_any_not_none_grads(grads, y.op):
+                        has_not_none_grad = True
+                        queue.append(y.op)
+                    else:
+                        grad_state.unused_exits.append(y)
+                if has_not_none_grad:
+                    for y in grad_state.unused_exits:
+                        if is_trainable(y):
+                            _set_grad(grads, y, loop_state.zeros_like_for_exit(y))
+                        queue.append(y.op)
+                else:
+                    for y in grad_state.unused_exits:
+                        queue.append(y.op)
+        else:
+            queue.append(x)
 
 
 def _zeros_like(t):
@@ -374,7 +435,12 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
         from_ops = [t.op for t in xs]
         stop_gradient_ops = [ops_lib.convert_to_tensor(t).op if not isinstance(
             t, ops_lib.Tensor) else t.op for t in stop_gradients]
-        reachable_to_ops, pending = _pending_count(to_ops, from_ops)
+        if g.get_collection_ref("while_context"):
+            from gmeta.ops.while_v1 import restore_contexts
+
+            restore_contexts(g)  # an imported graph's loops, for their gradients
+        reachable_to_ops, pending, loop_state = _pending_count(to_ops, from_ops,
+                                                               colocate_gradients_with_ops)
 
         grads: dict = {}
         for y, grad_y in zip(ys, grad_ys):
@@ -387,11 +453,21 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
                 to_ops_set.add(op)
                 queue.append(op)
 
+        if loop_state is not None:
+            for y in loop_state.process_unused_loop_exits(pending, to_ops_set):
+                if is_trainable(y):
+                    _set_grad(grads, y, loop_state.zeros_like_for_exit(y))
+                    queue.append(y.op)
+
         stop_ops = _stop_ops(from_ops, stop_gradient_ops, pending)
         while queue:
             op = queue.popleft()
             with _maybe_colocate_with(g, op, colocate_gradients_with_ops):
-                out_grads = _aggregated_grads(g, grads, op, aggregation_method)
+                if loop_state is not None:
+                    loop_state.enter_grad_while_context(op, before=True)
+                out_grads = _aggregated_grads(g, grads, op, aggregation_method, loop_state)
+                if loop_state is not None:
+                    loop_state.exit_grad_while_context(op, before=True)
                 grad_fn = None
                 has_out_grads = any(x is not None for x in out_grads)
                 if has_out_grads and op not in stop_ops:
@@ -399,11 +475,19 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
                         grad_fn = get_gradient_function(op)
                     except LookupError:
                         raise _missing_gradient_error(op) from None
+                if loop_state is not None:
+                    loop_state.enter_grad_while_context(op, before=False)
+                    _check_not_initial_loop_value(g, op)
                 if grad_fn is not None and has_out_grads:
                     for i, out_grad in enumerate(out_grads):
                         if out_grad is None and is_trainable(op._outputs[i]) and \
                                 op._outputs[i].dtype.base_dtype != dtypes.resource:
-                            out_grads[i] = _zeros_like(op._outputs[i])
+                            if loop_state is not None:
+                                out_grads[i] = loop_state.zeros_like_v1_while_loop(op, i)
+                                if out_grads[i] is None:
+                                    continue
+                            else:
+                                out_grads[i] = _zeros_like(op._outputs[i])
                             _ZEROS_TENSORS.add(out_grads[i])
                     with g.name_scope(op.name + "_grad"):
                         in_grads = _as_list(grad_fn(op, *out_grads))
@@ -431,8 +515,30 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
                                 f"Original input shape: {t_in.shape}. Calculated input "
                                 f"gradient shape: {in_grad.shape}") from None
                     _set_grad(grads, t_in, in_grad)
-            for t in op._inputs:
-                pending[t.op] -= 1
-                if pending[t.op] == 0:
-                    queue.append(t.op)
+                if loop_state is not None:
+                    loop_state.exit_grad_while_context(op, before=False)
+            if loop_state is not None:
+                _update_pending_and_enqueue_ready(grads, op, queue, pending, loop_state)
+            else:
+                for t in op._inputs:
+                    pending[t.op] -= 1
+                    if pending[t.op] == 0:
+                        queue.append(t.op)
+        if loop_state is not None:
+            loop_state.post_processing()
     return [_get_grad(grads, x, zero_unconnected) for x in xs]
+
+
+def _check_not_initial_loop_value(g, op):
+    """TF's rule: no gradient with respect to a loop variable's value from outside the loop,
+    when ``gradients`` is called inside that loop's body."""
+    from gmeta.ops import while_v1 as cf
+
+    ctx = cf.get_context(op)
+    if cf.is_switch(op) and isinstance(ctx, cf.WhileContext) and \
+            ctx is g._get_control_flow_context():
+        raise ValueError(f"Cannot compute gradient inside while loop with respect to op "
+                         f"'{op.inputs[0].op.name}'. We do not support taking the gradient "
+                         "wrt or through the initial value of a loop variable. Gradients can "
+                         "be computed through loop invariants or wrt the input parameters to "
+                         "the loop body.")

@@ -127,6 +127,13 @@ def _concat_grad_helper(op, grad, start, end, dim_index):
     concat_dim = op.inputs[dim_index]
     input_values = op.inputs[start:end]
     if isinstance(grad, _Tensor):
+        if concat_dim.op.type == "Const":  # TF: a constant from another (loop) context is
+            from gmeta.ops import while_v1  # duplicated, not entered
+
+            if while_v1.get_output_context(grad.op) is not \
+                    while_v1.get_output_context(concat_dim.op):
+                concat_dim = constant_op.constant(concat_dim.op._attr("value"),
+                                                  dtype=concat_dim.dtype.base_dtype)
         out = _concat_grad_dense(grad, concat_dim, input_values)
     elif isinstance(grad, IndexedSlices):
         out = _concat_grad_sparse(grad, concat_dim, input_values)
