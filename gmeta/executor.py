@@ -335,6 +335,12 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
         if op.type in _FORWARDING and ins and ins[0] in aliasing:
             aliasing.update(outs)
         out = outs[0] if _single_output(op) else tuple(outs)
+        if lean and ins and all(i in template for i in ins) and _foldable(op):
+            folded = _fold(fn, [template[i] for i in ins], outs, out)
+            if folded is not None:  # computed now, once: its value is part of the plan
+                template.update(folded)
+                aliasing.update(outs)  # fetched folded values are copied, like constants
+                continue
         steps.append((fn, tuple(ins), out, op))
 
     plan = Plan()
@@ -352,6 +358,38 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
     if any(o.type in _cond_exec.SWITCH_TYPES for o in order):  # v1 cond: dead tensors
         return _cond_exec.dead_aware(plan)
     return plan
+
+
+_FOLD_MAX_BYTES = 1 << 24  # folded values are kept with the plan: no more than 16 MiB each
+
+
+def _foldable(op) -> bool:
+    """A node whose value depends on its inputs alone (not stateful, no ref or resource
+    inputs, no ref outputs): with constant inputs it can be computed when the plan is built."""
+    op_def = op._op_def
+    if op_def is None or op_def.is_stateful:
+        return False
+    for t in op._inputs:
+        dt = t._dtype
+        if dt.is_ref_dtype or dt is dtypes.resource or dt is dtypes.variant:
+            return False
+    return not any(t._dtype.is_ref_dtype for t in op._outputs)
+
+
+def _fold(fn, args, outs, out):
+    """``{slot: value}`` of a kernel run on constant ``args``, or None to keep it a step (the
+    kernel failed: the run will raise, naming the node, as it would without folding; or a value
+    too big to keep)."""
+    try:
+        with np.errstate(all="ignore"):
+            r = fn(*args)
+    except Exception:
+        return None
+    values = [r] if out.__class__ is int else list(r or ())
+    if len(values) != len(outs) or any(getattr(v, "nbytes", 0) > _FOLD_MAX_BYTES
+                                       for v in values):
+        return None
+    return dict(zip(outs, values))
 
 
 def _deref(consumer):

@@ -8,6 +8,7 @@ import gc
 import weakref
 
 import numpy as np
+import pytest
 
 import gmeta as tf
 from gmeta.framework._gc import paused_gc
@@ -83,3 +84,37 @@ def test_paused_gc_leaves_the_programs_frozen_objects_frozen():
         assert gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()
+
+
+def test_subgraphs_of_constants_are_folded_when_the_plan_is_built():
+    with tf.Graph().as_default():
+        x = tf.placeholder(tf.float32, [3], name="x")
+        scale = tf.cast(tf.reduce_sum(tf.constant([1, 2, 3])), tf.float32, name="scale")  # 6.0
+        y = tf.multiply(x, scale, name="y")
+        with tf.Session() as sess:
+            np.testing.assert_array_equal(sess.run(y, {x: [1.0, 2.0, 3.0]}), [6.0, 12.0, 18.0])
+            plan = next(iter(sess._plans.values()))[0]
+            assert [op.name for _, _, _, op in plan.steps] == ["y"]
+            vec = tf.cast(tf.constant([1, 2, 3]), tf.float32) * 2.0
+            got = sess.run(vec)
+            got[0] = -1.0  # a fetched folded value is the caller's copy
+            np.testing.assert_array_equal(sess.run(vec), [2.0, 4.0, 6.0])
+
+
+def test_random_and_stateful_ops_are_not_folded():
+    with tf.Graph().as_default():
+        r = tf.random_uniform([4], seed=1) * tf.constant(2.0)
+        v = tf.Variable(0.0)
+        inc = tf.assign_add(v, tf.constant(1.0))
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            assert not np.array_equal(sess.run(r), sess.run(r))  # the stream advances
+            assert [float(sess.run(inc)) for _ in range(3)] == [1.0, 2.0, 3.0]
+
+
+def test_a_failing_constant_subgraph_still_fails_at_run_time_naming_its_node():
+    with tf.Graph().as_default():
+        bad = tf.check_numerics(tf.constant([1.0, np.nan]), "found it", name="check")
+        with tf.Session() as sess:
+            with pytest.raises(tf.errors.InvalidArgumentError, match="found it"):
+                sess.run(bad)
