@@ -123,21 +123,7 @@ def compile_loop_plan(needed, fetches, targets, feeds, state, device_type, xp, p
         if placement is not None:
             dev = placement.device(op)
             device_type, xp = dev.device_type, dev.xp
-        kdef = lookup(op.type, device_type)
-        if kdef is None:
-            have = devices_with_kernel(op.type)
-            where = f"kernels exist for: {', '.join(have)}" if have else \
-                "gmeta has no kernel for this op type on any device"
-            raise errors.NotFoundError(
-                None, op, f"No kernel for op '{op.type}' (node '{op.name}') on {device_type}; "
-                          f"{where}")
-        try:
-            fn = kdef.factory(KernelContext(op, xp, device_type, state))
-        except errors.OpError:
-            raise
-        except (ValueError, TypeError, KeyError) as e:
-            raise errors.InvalidArgumentError(
-                None, op, f"Cannot build kernel for node '{op.name}' (op {op.type}): {e}") from e
+        fn = executor.bind_kernel(op, device_type, xp, state)
         if dev is not None and dev.real_gpu:
             fn = executor._on_device(fn, dev)
         n = _Node()

@@ -168,6 +168,38 @@ class Plan:
         return out
 
 
+def bind_kernel(op, device_type, xp, state):
+    """The closure of ``op``'s kernel on ``device_type`` (its factory run once).
+
+    Raises:
+        NotFoundError: no kernel for the op type there (naming the devices that have one, or
+            the nearest op gmeta can run).
+        InvalidArgumentError: the node's attrs do not fit its kernel.
+    """
+    kdef = lookup(op.type, device_type)
+    if kdef is None:
+        have = devices_with_kernel(op.type)
+        if have:
+            where = f"kernels exist for: {', '.join(have)}"
+        else:
+            from gmeta.check import alternative_for
+
+            alt = alternative_for(op.type)
+            where = "gmeta has no kernel for this op type on any device" + \
+                (f"; nearest supported op: {alt}" if alt else "") + \
+                " (gm.check(meta_graph) lists every such op of a file)"
+        raise errors.NotFoundError(
+            None, op, f"No kernel for op '{op.type}' (node '{op.name}') on {device_type}; "
+                      f"{where}")
+    try:
+        return kdef.factory(KernelContext(op, xp, device_type, state))
+    except errors.OpError:
+        raise
+    except (ValueError, TypeError, KeyError) as e:
+        raise errors.InvalidArgumentError(
+            None, op, f"Cannot build kernel for node '{op.name}' (op {op.type}): {e}") from e
+
+
 def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np,
                  placement=None) -> Plan:
     """Prunes ``graph`` to what ``fetches``/``targets`` need given ``feeds``, orders it and binds
@@ -274,28 +306,7 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
         if placement is not None:
             dev = placement.device(op)
             device_type, xp = dev.device_type, dev.xp
-        kdef = lookup(op.type, device_type)
-        if kdef is None:
-            have = devices_with_kernel(op.type)
-            if have:
-                where = f"kernels exist for: {', '.join(have)}"
-            else:
-                from gmeta.check import alternative_for
-
-                alt = alternative_for(op.type)
-                where = "gmeta has no kernel for this op type on any device" + \
-                    (f"; nearest supported op: {alt}" if alt else "") + \
-                    " (gm.check(meta_graph) lists every such op of a file)"
-            raise errors.NotFoundError(
-                None, op, f"No kernel for op '{op.type}' (node '{op.name}') on {device_type}; "
-                          f"{where}")
-        try:
-            fn = kdef.factory(KernelContext(op, xp, device_type, state))
-        except errors.OpError:
-            raise
-        except (ValueError, TypeError, KeyError) as e:
-            raise errors.InvalidArgumentError(
-                None, op, f"Cannot build kernel for node '{op.name}' (op {op.type}): {e}") from e
+        fn = bind_kernel(op, device_type, xp, state)
         if placement is not None and dev.real_gpu and multi_gpu:
             fn = _on_device(fn, dev)
         ins = []

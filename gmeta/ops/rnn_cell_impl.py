@@ -60,41 +60,32 @@ def _map(fn, structure):
     return _pack(structure, [fn(x) for x in _flatten(structure)])
 
 
+def _shape_part(part, what):
+    """``(a 1-D int32 shape tensor or None, the static dims or None)`` of one side of
+    ``_concat``: a tensor (scalar or vector) or something TensorShape takes."""
+    if isinstance(part, ops_lib.Tensor):
+        from gmeta.framework import shape_inference
+
+        value = shape_inference.constant_value(part)
+        static = None if value is None else value.reshape(-1).tolist()
+        if part.shape.ndims == 0:
+            part = array_ops.expand_dims(part, 0)
+        elif part.shape.ndims != 1:
+            raise ValueError(f"{what} tensor must be either a scalar or vector, but received "
+                             f"tensor: {part}")
+        return part, static
+    shape = TensorShape(part)
+    static = shape.as_list() if shape.ndims is not None else None
+    tensor = constant_op.constant(shape.as_list(), dtype=dtypes.int32) \
+        if shape.is_fully_defined() else None
+    return tensor, static
+
+
 def _concat(prefix, suffix, static=False):
     """TF's ``rnn_cell_impl._concat``: a size prefix (batch) and suffix as a shape tensor (or a
     list with None for unknown dims when ``static``)."""
-    if isinstance(prefix, ops_lib.Tensor):
-        p = prefix
-        from gmeta.framework import shape_inference
-
-        pv = shape_inference.constant_value(prefix)
-        p_static = None if pv is None else pv.reshape(-1).tolist()
-        if p.shape.ndims == 0:
-            p = array_ops.expand_dims(p, 0)
-        elif p.shape.ndims != 1:
-            raise ValueError(f"Prefix tensor must be either a scalar or vector, but received "
-                             f"tensor: {p}")
-    else:
-        p = TensorShape(prefix)
-        p_static = p.as_list() if p.ndims is not None else None
-        p = constant_op.constant(p.as_list(), dtype=dtypes.int32) \
-            if p.is_fully_defined() else None
-    if isinstance(suffix, ops_lib.Tensor):
-        s = suffix
-        from gmeta.framework import shape_inference
-
-        sv = shape_inference.constant_value(suffix)
-        s_static = None if sv is None else sv.reshape(-1).tolist()
-        if s.shape.ndims == 0:
-            s = array_ops.expand_dims(s, 0)
-        elif s.shape.ndims != 1:
-            raise ValueError(f"suffix tensor must be either a scalar or vector, but received "
-                             f"tensor: {s}")
-    else:
-        s = TensorShape(suffix)
-        s_static = s.as_list() if s.ndims is not None else None
-        s = constant_op.constant(s.as_list(), dtype=dtypes.int32) \
-            if s.is_fully_defined() else None
+    p, p_static = _shape_part(prefix, "Prefix")
+    s, s_static = _shape_part(suffix, "suffix")
     if static:
         shape = TensorShape(p_static).concatenate(s_static)
         return shape.as_list() if shape.ndims is not None else None
