@@ -445,6 +445,8 @@ def _copier(src, dst, stats):
                 return x  # a dead value (v1 cond) or None
             stats.bytes += n
             with device:
+                if isinstance(x, cupy.ndarray):
+                    return x.copy()  # CuPy copies to the current device, peer to peer
                 return cupy.asarray(x)
     elif src.real_gpu:
         import cupy
