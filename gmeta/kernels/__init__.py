@@ -122,6 +122,6 @@ class KernelContext:
 
 # Family modules register their kernels on import.
 from gmeta.kernels import (  # noqa: E402,F401
-    array, conv, core, debug, grad_support, io, math, math_extra, nn, random, state, summary,
-    training,
+    array, conv, core, coverage, debug, grad_support, io, math, math_extra, nn, random, state,
+    summary, training,
 )  # noqa: E402,F401

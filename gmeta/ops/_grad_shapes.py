@@ -72,7 +72,12 @@ def _dynamic_stitch(op):
     idx = op.inputs[0].shape
     if data.ndims is None or idx.ndims is None:
         return [TensorShape(None)]
-    return [[None] + list(data)[idx.ndims:]]
+    # TF: when every indices input is a constant, the first dimension is their max + 1.
+    values = [constant_value(t) for t in op.inputs[:n]]
+    first = None
+    if all(v is not None for v in values):
+        first = max([int(v.max()) for v in values if v.size] + [-1]) + 1
+    return [[first] + list(data)[idx.ndims:]]
 
 
 @si.register("Complex")

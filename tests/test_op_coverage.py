@@ -1,0 +1,105 @@
+"""The op-coverage set ("Real models") against TensorFlow 2.21: every case of
+tests/fixtures/op_coverage_cases.py, built by gmeta inside ``name_scope(<case>)``, is compared
+with what TF built for it (tests/fixtures/data/op_coverage.*, made by
+tests/fixtures/make_op_coverage_fixtures.py): the NodeDefs (names, op types, inputs, every attr),
+the static shapes and dtypes of the outputs, and the values (to 1e-5) with TF's fed inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import gmeta as gm
+from gmeta.framework.tensor_util import make_ndarray
+from gmeta.proto import GraphDef
+
+HERE = os.path.dirname(__file__)
+DATA = os.path.join(HERE, "fixtures", "data")
+sys.path.insert(0, os.path.join(HERE, "fixtures"))
+
+import op_coverage_cases as C  # noqa: E402
+
+_SPEC = json.load(open(os.path.join(DATA, "op_coverage.json")))
+_NPZ = np.load(os.path.join(DATA, "op_coverage.npz"))
+_TF_GRAPH = GraphDef()
+with open(os.path.join(DATA, "op_coverage.pb"), "rb") as _f:
+    _TF_GRAPH.ParseFromString(_f.read())
+_TF_NODES: dict[str, list] = {}
+for _n in _TF_GRAPH.node:
+    _TF_NODES.setdefault(_n.name.split("/", 1)[0], []).append(_n)
+
+CASES = {c.name: c for c in C.CASES}
+
+
+def _build(case):
+    g = gm.Graph()
+    with g.as_default():
+        with gm.name_scope(case.name):
+            feeds, outs = C.build_case(gm, case)
+    return g, feeds, outs
+
+
+def _attr_equal(a, b) -> bool:
+    if a == b:
+        return True
+    if a.HasField("tensor") and b.HasField("tensor"):
+        x, y = make_ndarray(a.tensor), make_ndarray(b.tensor)
+        return x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y)
+    return False
+
+
+def _node_diffs(theirs, mine) -> list:
+    want = {n.name: n for n in theirs}
+    got = {n.name: n for n in mine}
+    out = [f"missing {k} ({n.op})" for k, n in want.items() if k not in got]
+    out += [f"extra {k} ({n.op})" for k, n in got.items() if k not in want]
+    for k, n in want.items():
+        m = got.get(k)
+        if m is None:
+            continue
+        if (m.op, list(m.input), m.device) != (n.op, list(n.input), n.device):
+            out.append(f"{k}: {m.op} {list(m.input)} {m.device!r}, TF: {n.op} {list(n.input)} "
+                       f"{n.device!r}")
+        for a in sorted(set(m.attr) | set(n.attr)):
+            if a not in m.attr or a not in n.attr or not _attr_equal(m.attr[a], n.attr[a]):
+                out.append(f"{k}: attr {a} = {m.attr.get(a)}, TF: {n.attr.get(a)}")
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_graph_matches_tf(name):
+    g, _, _ = _build(CASES[name])
+    diffs = _node_diffs(_TF_NODES[name], g.as_graph_def().node)
+    assert not diffs, f"{len(diffs)} differences from TF's graph:\n" + "\n".join(diffs[:40])
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_static_shapes(name):
+    _, _, outs = _build(CASES[name])
+    spec = _SPEC[name]
+    assert [t.name for t in outs] == spec["outputs"]
+    for i, (t, want) in enumerate(zip(outs, spec["shapes"])):
+        got = None if t.shape.ndims is None else t.shape.as_list()
+        assert (got, t.dtype.name) == (want["shape"], want["dtype"]), f"output {i}"
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_values(name):
+    case = CASES[name]
+    g, feeds, outs = _build(case)
+    inputs = C.make_inputs(case)
+    for k, v in inputs.items():
+        np.testing.assert_array_equal(v, _NPZ[f"{name}/in/{k}"])
+    with gm.Session(graph=g) as sess:
+        got = sess.run(outs, {feeds[k]: v for k, v in inputs.items()})
+    for i, value in enumerate(got):
+        want = _NPZ[f"{name}/out/{i}"]
+        value = np.asarray(value)
+        assert (value.shape, value.dtype) == (want.shape, want.dtype), f"output {i}"
+        tol = 2e-3 if value.dtype == np.float16 else 1e-5
+        np.testing.assert_allclose(value, want, rtol=tol, atol=tol, err_msg=f"output {i}")
