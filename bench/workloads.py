@@ -13,6 +13,9 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+# TensorFlow's tf.compat.v1.nn.rnn_cell (lstm_train) needs tf-keras; TF reads this on first use.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
 
 class Workload(NamedTuple):
     setup: Callable
@@ -71,6 +74,26 @@ def seed_mlp_train(tf, workdir):
 def mnist_mlp_train(tf, workdir):
     """One SGD step of an MNIST-size MLP (784-1024-1024-10), batch 512."""
     return _train_step(tf, [784, 1024, 1024, 10], 512)
+
+
+def lstm_train(tf, workdir):
+    """One Adam step of a dynamic_rnn LSTMCell(128) classifier: batch 32, 20 time steps, 32
+    inputs, logits from the last output, sparse softmax cross-entropy (v1 while loop, stacks)."""
+    batch, steps, n_in, units, classes = 32, 20, 32, 128, 10
+    x = tf.placeholder(tf.float32, [batch, steps, n_in], name="x")
+    labels = tf.placeholder(tf.int32, [batch], name="labels")
+    outputs, _ = tf.nn.dynamic_rnn(tf.nn.rnn_cell.LSTMCell(units), x, dtype=tf.float32)
+    with tf.variable_scope("out"):
+        w = tf.get_variable("w", [units, classes])
+        b = tf.get_variable("b", [classes], initializer=tf.zeros_initializer())
+    logits = tf.matmul(outputs[:, -1, :], w) + b
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels,
+                                                                         logits=logits))
+    train = tf.train.AdamOptimizer(1e-3).minimize(loss)
+    rng = np.random.default_rng(2)
+    feed = {x: rng.standard_normal((batch, steps, n_in)).astype(np.float32),
+            labels: rng.integers(0, classes, batch).astype(np.int32)}
+    return _session(tf, [train, loss], feed)
 
 
 def _deep_graph(tf, layers=2250, width=8):
@@ -151,6 +174,7 @@ WORKLOADS = {
     "seed_mlp_forward": Workload(seed_mlp_forward),
     "seed_mlp_train": Workload(seed_mlp_train),
     "mnist_mlp_train": Workload(mnist_mlp_train, heavy=True),
+    "lstm_train": Workload(lstm_train),  # about 15 ms a step: timed in batches
     "import_18k": Workload(import_18k, heavy=True),
     "export_18k": Workload(export_18k, heavy=True),
     "save_256mb": Workload(save_256mb, unit="MB/s", megabytes=_CKPT_MB, heavy=True),
