@@ -81,6 +81,14 @@ def _shape_part(part, what):
     return tensor, static
 
 
+def _input_depth(input_shape) -> int:
+    """The last dimension of a cell's input, which its weights' shape needs."""
+    depth = input_shape.as_list()[-1]
+    if depth is None:
+        raise ValueError(f"Expected inputs.shape[-1] to be known, received shape: {input_shape}")
+    return depth
+
+
 def _concat(prefix, suffix, static=False):
     """TF's ``rnn_cell_impl._concat``: a size prefix (batch) and suffix as a shape tensor (or a
     list with None for unknown dims when ``static``)."""
@@ -304,10 +312,7 @@ class BasicRNNCell(LayerRNNCell):
         return self._num_units
 
     def build(self, input_shape):
-        depth = input_shape.as_list()[-1]
-        if depth is None:
-            raise ValueError(f"Expected inputs.shape[-1] to be known, received shape: "
-                             f"{input_shape}")
+        depth = _input_depth(input_shape)
         self._kernel = self.add_weight(_WEIGHTS_VARIABLE_NAME,
                                        shape=[depth + self._num_units, self._num_units])
         self._bias = self.add_weight(_BIAS_VARIABLE_NAME, shape=[self._num_units],
@@ -343,10 +348,7 @@ class GRUCell(LayerRNNCell):
         return self._num_units
 
     def build(self, input_shape):
-        depth = input_shape.as_list()[-1]
-        if depth is None:
-            raise ValueError(f"Expected inputs.shape[-1] to be known, received shape: "
-                             f"{input_shape}")
+        depth = _input_depth(input_shape)
         n = self._num_units
         self._gate_kernel = self.add_weight(f"gates/{_WEIGHTS_VARIABLE_NAME}",
                                             shape=[depth + n, 2 * n],
@@ -402,10 +404,7 @@ class BasicLSTMCell(LayerRNNCell):
         return self._num_units
 
     def build(self, input_shape):
-        depth = input_shape.as_list()[-1]
-        if depth is None:
-            raise ValueError(f"Expected inputs.shape[-1] to be known, received shape: "
-                             f"{input_shape}")
+        depth = _input_depth(input_shape)
         self._kernel = self.add_weight(_WEIGHTS_VARIABLE_NAME,
                                        shape=[depth + self._num_units, 4 * self._num_units])
         self._bias = self.add_weight(_BIAS_VARIABLE_NAME, shape=[4 * self._num_units],
@@ -475,10 +474,7 @@ class LSTMCell(LayerRNNCell):
         return self._output_size
 
     def build(self, input_shape):
-        depth = input_shape.as_list()[-1]
-        if depth is None:
-            raise ValueError(f"Expected inputs.shape[-1] to be known, received shape: "
-                             f"{input_shape}")
+        depth = _input_depth(input_shape)
         h_depth = self._num_units if self._num_proj is None else self._num_proj
         self._kernel = self.add_weight(_WEIGHTS_VARIABLE_NAME,
                                        shape=[depth + h_depth, 4 * self._num_units],
