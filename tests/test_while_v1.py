@@ -620,9 +620,6 @@ def test_variables_made_in_a_loop_body_live_outside_it():
     np.testing.assert_allclose(out[2], [12.0, 24.0, 36.0])
 
 
-@pytest.mark.xfail(strict=True, reason="gmeta's CondContext.to_proto (ops/cond_v1.py) exports "
-                                       "nested contexts as conds only: a while loop inside a "
-                                       "cond branch is not nested in its CondContextDef yet")
 def test_cond_context_nests_the_loop_built_in_its_branch(built):
     from gmeta.proto import CondContextDef
 

@@ -156,21 +156,32 @@ class CondContext:
             for x in result:
                 self.outer._values.add(x.name)
 
-    def to_proto(self):
+    def to_proto(self, export_scope=None):
         """This branch as TF's ``CondContextDef``."""
-        from gmeta.proto import CondContextDef
+        return cond_context_def(self)
 
-        d = CondContextDef()
-        d.context_name = self.name
-        d.pred_name = self.pred.name
-        d.pivot_name = self.pivot.name
-        d.branch = self.branch
-        d.values_def.values.extend(sorted(self._values))
-        for k, v in self._external.items():
-            d.values_def.external_values[k] = v.name
-        for n in self.nested:
-            d.nested_contexts.add().cond_ctxt.CopyFrom(n.to_proto())
-        return d
+
+def cond_context_def(ctx):
+    """TF's ``CondContextDef`` of a cond branch context (built here or imported), with the
+    contexts nested in it: conds and while loops."""
+    from gmeta.ops.control_flow_util import is_while_context
+    from gmeta.proto import CondContextDef
+
+    d = CondContextDef()
+    d.context_name = ctx.name
+    d.pred_name = ctx.pred.name
+    d.pivot_name = ctx.pivot.name
+    d.branch = ctx.branch
+    d.values_def.values.extend(sorted(ctx._values))
+    for k, v in ctx._external.items():
+        d.values_def.external_values[k] = v.name
+    for n in ctx.nested:
+        sub = d.nested_contexts.add()
+        if is_while_context(n):
+            sub.while_ctxt.CopyFrom(n.to_proto())
+        else:
+            sub.cond_ctxt.CopyFrom(n.to_proto())
+    return d
 
 
 # The context each op was created in (weak: ops die with their graph).

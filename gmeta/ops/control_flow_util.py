@@ -254,23 +254,9 @@ class _ImportedCondContext:
             self._values.add(x.name)
 
     def to_proto(self, export_scope=None):
-        from gmeta.proto import CondContextDef
+        from gmeta.ops.cond_v1 import cond_context_def
 
-        d = CondContextDef()
-        d.context_name = self.name
-        d.pred_name = self.pred.name
-        d.pivot_name = self.pivot.name
-        d.branch = self.branch
-        d.values_def.values.extend(sorted(self._values))
-        for k, v in self._external.items():
-            d.values_def.external_values[k] = v.name
-        for n in self.nested:
-            sub = d.nested_contexts.add()
-            if is_while_context(n):
-                sub.while_ctxt.CopyFrom(n.to_proto())
-            else:
-                sub.cond_ctxt.CopyFrom(n.to_proto())
-        return d
+        return cond_context_def(self)
 
 
 def init_values_from_proto(ctx, values_def, import_scope):

@@ -24,7 +24,6 @@ from gmeta.framework import ops as ops_lib
 from gmeta.framework import shape_inference as _si
 from gmeta.framework.tensor_shape import TensorShape, as_shape
 from gmeta.ops import cond_v1
-from gmeta.ops.cond_v1 import CondContext
 from gmeta.ops.control_flow_util import (  # noqa: F401 - TF's control_flow_util, re-exported
     WHILE_CONTEXT, add_name, control_pivot, enter_context, exit_context, get_context,
     get_loop_constant_enter, get_output_context, get_while_context, init_values_from_proto,
@@ -163,9 +162,7 @@ class WhileContext:
         self._graph = g
         self.outer = g._get_control_flow_context()
         self.nested: list = []
-        # gmeta's CondContext exports its nested contexts as conds only: a loop inside a cond
-        # branch is not recorded there (TF nests its WhileContextDef in the CondContextDef).
-        if self.outer is not None and not isinstance(self.outer, CondContext):
+        if self.outer is not None:  # a loop in a cond branch is nested in its CondContextDef
             self.outer.nested.append(self)
         self._context_stack: list = []
         self._values: set = set()
