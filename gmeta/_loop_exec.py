@@ -183,7 +183,9 @@ def compile_loop_plan(needed, fetches, targets, feeds, state, device_type, xp, p
         n.n_data = n_data
         n.pending0 = (n_ctrl << 1) | 1 if n.kind == _MERGE else n_data + n_ctrl
     for n in nodes:
-        n.edges = tuple(n.edges)
+        # (output index, consumer id, the consumer's input slot, consumer is a Merge, consumer)
+        n.edges = tuple((o, d, nodes[d].base + k, nodes[d].kind == _MERGE, nodes[d])
+                        for o, d, k in n.edges)
         n.ctrl = tuple(n.ctrl)
 
     # -- slots: feeds and fetches --------------------------------------------------------------
@@ -296,6 +298,7 @@ class _Run:
         feeds = self.feeds
         node = args = None
         popleft = ready.popleft
+        activate = self.activate
         try:
             with np.errstate(all="ignore"):
                 while ready:
@@ -333,7 +336,14 @@ class _Run:
                         else:
                             r = node.fn(*args)
                             outs = (r,) if node.single else (() if r is None else r)
-                    self.propagate(node, frame, it, dead, outs)
+                    if kind <= _SWITCH:  # not a loop op: its outputs go to (frame, it)
+                        activate(node, frame, it, dead, outs)
+                        istate = frame.iters[it]
+                        istate.ops -= 1
+                        if istate.ops == 0 and istate.frames == 0 and frame.parent is not None:
+                            self.cleanup(frame, it)
+                    else:
+                        self.propagate(node, frame, it, dead, outs)
         except Exception as e:  # every kernel error leaves with its node named
             op = node.op if node is not None else None
             raise self.plan.wrap_error(e, op, args) from (
@@ -395,17 +405,17 @@ class _Run:
         istate = frame.iters[it]
         pending, deadc, inputs = istate.pending, istate.dead, istate.inputs
         nodes = self.plan.nodes
-        ready = self.ready
-        for out_idx, dst_id, dst_in in node.edges:
-            dst = nodes[dst_id]
+        append = self.ready.append
+        made = 0
+        for out_idx, dst_id, slot, is_merge, dst in node.edges:
             v = None if dead else outs[out_idx]
-            if dst.kind == _MERGE:
+            if is_merge:
                 if v is not None:
                     count = pending[dst_id]
                     if not count & 1:
                         continue  # a live input was taken already
                     pending[dst_id] = count - 1
-                    inputs[dst.base + dst_in] = v
+                    inputs[slot] = v
                     if count != 1:
                         continue
                     dst_dead = False
@@ -418,14 +428,15 @@ class _Run:
                 if v is None:
                     deadc[dst_id] += 1
                 else:
-                    inputs[dst.base + dst_in] = v
+                    inputs[slot] = v
                 p = pending[dst_id] - 1
                 pending[dst_id] = p
                 if p:
                     continue
                 dst_dead = deadc[dst_id] > 0 and not dst.trigger
-            istate.ops += 1
-            ready.append((dst, frame, it, dst_dead))
+            made += 1
+            append((dst, frame, it, dst_dead))
+        istate.ops += made
         for dst_id in node.ctrl:
             dst = nodes[dst_id]
             if dst.kind == _MERGE:
@@ -443,7 +454,7 @@ class _Run:
                     continue
                 dst_dead = deadc[dst_id] > 0 and not dst.trigger
             istate.ops += 1
-            ready.append((dst, frame, it, dst_dead))
+            append((dst, frame, it, dst_dead))
 
     # -- frames and iterations -----------------------------------------------------------------
     def child_frame(self, frame, it, enter):
