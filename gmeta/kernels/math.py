@@ -235,6 +235,11 @@ def _unary_special(ctx):
             return lambda x: asarray(xp.where(xp.abs(x) == 1, x, 0)).astype(dtype, copy=False)
         return lambda x: asarray(1 / x).astype(dtype, copy=False)
     if op_type == "Sigmoid":
+        special = _special(xp)
+        if special is not None and ctx.input_dtypes[0].is_floating:
+            expit = special.expit  # one stable pass in C (scipy / cupyx)
+            return lambda x: asarray(expit(x)).astype(dtype, copy=False)
+
         def sigmoid(x):  # exp of -|x| only: no overflow at either end
             e = xp.exp(-xp.abs(x))
             return asarray(xp.where(x >= 0, 1 / (1 + e), e / (1 + e))).astype(dtype, copy=False)
