@@ -30,7 +30,9 @@ def _dims(shape) -> str:
 
 
 def _ints(a) -> list:
-    return [int(v) for v in np.asarray(a.tolist() if hasattr(a, "tolist") else a).reshape(-1)]
+    if hasattr(a, "reshape"):  # numpy or CuPy array: one conversion to Python ints
+        return [int(v) for v in a.reshape(-1).tolist()]
+    return [int(v) for v in np.asarray(a).reshape(-1)]
 
 
 def _attr_str(ctx, name, default):
