@@ -150,7 +150,8 @@ def compile_loop_plan(needed, fetches, targets, feeds, state, device_type, xp, p
             n.parallel = int(op._attr("parallel_iterations", 10) or 10)
             enter_counts[n.frame_name] += 1
         fixed, deref, convert = [], [], []
-        host_args = executor._host_memory_inputs(op) if dev is not None and dev.is_gpu else ()
+        host_args = executor._host_memory_inputs(op, device_type) \
+            if dev is not None and dev.is_gpu else ()
         metadata_only = t in executor._METADATA_ONLY
         for k, (x, is_ref) in enumerate(zip(op._inputs, executor._input_is_ref(op))):
             if x in fed:

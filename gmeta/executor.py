@@ -28,32 +28,16 @@ _PREFILLED = frozenset(["Const", "VariableV2", "Variable"])
 # Ops that read only their inputs' shapes: their inputs are never copied across devices.
 _METADATA_ONLY = frozenset(["Shape", "ShapeN", "Size", "Rank"])
 
-# Inputs TF's GPU kernels take in host memory (shape-like int32/int64 arguments): on a GPU node
-# they stay where they are instead of being copied to the device (kernels read them with
-# ``tolist``). Keyed by op type: the input indices (negative: from the end).
-HOST_MEMORY_INPUTS = {
-    "Reshape": (1,), "Tile": (1,), "Fill": (0,), "ExpandDims": (1,), "Transpose": (1,),
-    "Sum": (1,), "Mean": (1,), "Max": (1,), "Min": (1,), "Prod": (1,), "All": (1,),
-    "Any": (1,), "ArgMax": (1,), "ArgMin": (1,), "Slice": (1, 2), "StridedSlice": (1, 2, 3),
-    "StridedSliceGrad": (0, 1, 2, 3), "Pad": (1,), "PadV2": (1,), "MirrorPad": (1,),
-    "ConcatV2": (-1,), "Concat": (0,), "GatherV2": (2,), "BroadcastTo": (1,), "Split": (0,),
-    "SplitV": (1, 2), "Cumsum": (1,), "Cumprod": (1,), "OneHot": (1,), "Range": (0, 1, 2),
-    "RandomStandardNormal": (0,), "RandomUniform": (0,), "TruncatedNormal": (0,),
-    "RandomUniformInt": (0,), "UnsortedSegmentSum": (2,), "UnsortedSegmentMax": (2,),
-    "Reverse": (1,), "ReverseV2": (1,), "Roll": (1, 2), "Squeeze": (), "ZerosLike": (),
-    "BroadcastArgs": (0, 1), "BroadcastGradientArgs": (0, 1), "MaxPoolV2": (1, 2),
-    "MaxPoolGradV2": (3, 4), "MaxPoolGradGradV2": (3, 4), "AvgPoolGrad": (0,),
-    "Conv2DBackpropInput": (0,), "Conv2DBackpropFilter": (1,),
-    "DepthwiseConv2dNativeBackpropInput": (0,), "DepthwiseConv2dNativeBackpropFilter": (1,),
-}
-
-
-def _host_memory_inputs(op) -> frozenset:
-    idx = HOST_MEMORY_INPUTS.get(op._type)
-    if not idx:
+def _host_memory_inputs(op, device_type) -> frozenset:
+    """The input indices of ``op`` that its kernel on ``device_type`` takes in host memory (the
+    ``host_memory`` arg names of its ``@kernel`` registration, as TF's kernels declare them:
+    shape-like int arguments, read with ``tolist``): on a GPU node they stay where they are
+    instead of being copied to the device."""
+    kdef = lookup(op._type, device_type)
+    names = kdef.host_memory if kdef is not None else ()
+    if not names:
         return frozenset()
-    n = len(op._inputs)
-    return frozenset(i % n for i in idx if -n <= i < n)
+    return frozenset(i for i, arg in enumerate(_input_args(op)) if arg.name in names)
 
 
 class SessionState:
@@ -64,12 +48,14 @@ class SessionState:
         self.random: dict = {}
 
 
-def _input_is_ref(op) -> list:
-    op_def = op._op_def
+def _input_args(op) -> list:
+    """The OpDef input arg each of ``op``'s inputs belongs to (list args expanded); None past
+    what the OpDef declares, or for an op without one."""
     n = len(op._inputs)
+    op_def = op._op_def
     if op_def is None:
-        return [False] * n
-    flags = []
+        return [None] * n
+    args = []
     for arg in op_def.input_arg:
         if arg.number_attr:
             count = op._attr(arg.number_attr, 0)
@@ -77,8 +63,12 @@ def _input_is_ref(op) -> list:
             count = len(op._attr(arg.type_list_attr, []) or [])
         else:
             count = 1
-        flags.extend([arg.is_ref] * count)
-    return (flags + [False] * n)[:n]
+        args.extend([arg] * count)
+    return (args + [None] * n)[:n]
+
+
+def _input_is_ref(op) -> list:
+    return [arg is not None and arg.is_ref for arg in _input_args(op)]
 
 
 def _single_output(op) -> bool:
@@ -312,7 +302,7 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
         ins = []
         host_args = ()
         if placement is not None and dev.is_gpu:
-            host_args = _host_memory_inputs(op)
+            host_args = _host_memory_inputs(op, device_type)
         metadata_only = op._type in _METADATA_ONLY
         for i, (t, is_ref) in enumerate(zip(op._inputs, _input_is_ref(op))):
             s = slot(t)

@@ -22,18 +22,9 @@ def _err(ctx, message: str) -> errors.InvalidArgumentError:
 
 def _ints(a) -> list:
     """The elements of an int array (any rank, numpy or cupy) as Python ints."""
-    v = a.tolist() if hasattr(a, "tolist") else a
-    if not isinstance(v, list):
-        return [int(v)]
-    out = []
-    stack = [v]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(reversed(item))
-        else:
-            out.append(int(item))
-    return out
+    if hasattr(a, "reshape"):  # one conversion to Python ints
+        return [int(v) for v in a.reshape(-1).tolist()]
+    return [int(v) for v in np.asarray(a).reshape(-1)]
 
 
 def _scalar(a) -> int:
@@ -113,13 +104,13 @@ def _reshape_dims(ctx, x, shape) -> list:
     return dims
 
 
-@kernel("Reshape")
+@kernel("Reshape", host_memory=("shape",))
 def _reshape(ctx):
     xp = ctx.xp
     return lambda x, shape: xp.reshape(x, _reshape_dims(ctx, x, shape))
 
 
-@kernel("ExpandDims")
+@kernel("ExpandDims", host_memory=("dim",))
 def _expand_dims(ctx):
     xp = ctx.xp
 
@@ -160,7 +151,7 @@ def _squeeze(ctx):
 
 
 # -- fills -----------------------------------------------------------------------------------------
-@kernel("Fill")
+@kernel("Fill", host_memory=("dims",))
 def _fill(ctx):
     xp = ctx.xp
 
@@ -188,7 +179,7 @@ def _ones_like(ctx):
     return ctx.xp.ones_like
 
 
-@kernel("Tile")
+@kernel("Tile", host_memory=("multiples",))
 def _tile(ctx):
     xp = ctx.xp
 
@@ -205,7 +196,7 @@ def _tile(ctx):
     return run
 
 
-@kernel("BroadcastTo")
+@kernel("BroadcastTo", host_memory=("shape",))
 def _broadcast_to(ctx):
     xp = ctx.xp
 
@@ -220,7 +211,7 @@ def _broadcast_to(ctx):
     return run
 
 
-@kernel("BroadcastArgs")
+@kernel("BroadcastArgs", host_memory=("s0", "s1"))
 def _broadcast_args(ctx):
     xp, dt = ctx.xp, ctx.output_np_dtype(0)
 
@@ -258,12 +249,12 @@ def _concat(ctx, values, axis):
     return ctx.xp.concatenate(values, axis=a)
 
 
-@kernel("ConcatV2")
+@kernel("ConcatV2", host_memory=("axis",))
 def _concat_v2(ctx):
     return lambda *args: _concat(ctx, args[:-1], args[-1])
 
 
-@kernel("Concat")
+@kernel("Concat", host_memory=("concat_dim",))
 def _concat_v1(ctx):
     return lambda axis, *values: _concat(ctx, values, axis)
 
@@ -316,7 +307,7 @@ def _split_axis(ctx, axis, x) -> int:
     return a + r if a < 0 else a
 
 
-@kernel("Split")
+@kernel("Split", host_memory=("split_dim",))
 def _split(ctx):
     num = ctx.attr("num_split")
 
@@ -336,7 +327,7 @@ def _split(ctx):
     return run
 
 
-@kernel("SplitV")
+@kernel("SplitV", host_memory=("size_splits", "split_dim"))
 def _split_v(ctx):
     num = ctx.attr("num_split")
 
@@ -403,7 +394,7 @@ def _gather(ctx, xp, params, indices, axis, batch_dims):
     return xp.stack(parts).reshape(out_shape)
 
 
-@kernel("GatherV2")
+@kernel("GatherV2", host_memory=("axis",))
 def _gather_v2(ctx):
     xp, batch_dims = ctx.xp, ctx.attr("batch_dims", 0)
 
@@ -508,7 +499,7 @@ def _list_diff(ctx):
 
 
 # -- slicing ---------------------------------------------------------------------------------------
-@kernel("Slice")
+@kernel("Slice", host_memory=("begin", "size"))
 def _slice(ctx):
     def run(x, begin, size):
         b, s = _ints(begin), _ints(size)
@@ -530,7 +521,7 @@ def _slice(ctx):
     return run
 
 
-@kernel("StridedSlice")
+@kernel("StridedSlice", host_memory=("begin", "end", "strides"))
 def _strided_slice(ctx):
     from gmeta.ops.array_ops import strided_slice_plan
 
@@ -579,7 +570,7 @@ def _perm(ctx, x, perm) -> list:
     return out
 
 
-@kernel("Transpose")
+@kernel("Transpose", host_memory=("perm",))
 def _transpose(ctx):
     xp = ctx.xp
     return lambda x, perm: xp.transpose(x, _perm(ctx, x, perm))
@@ -591,7 +582,7 @@ def _conjugate_transpose(ctx):
     return lambda x, perm: xp.conj(xp.transpose(x, _perm(ctx, x, perm)))
 
 
-@kernel("ReverseV2")
+@kernel("ReverseV2", host_memory=("axis",))
 def _reverse_v2(ctx):
     xp = ctx.xp
 
@@ -621,13 +612,13 @@ def _paddings(ctx, x, paddings) -> list:
     return pairs
 
 
-@kernel("Pad")
+@kernel("Pad", host_memory=("paddings",))
 def _pad(ctx):
     xp = ctx.xp
     return lambda x, paddings: xp.pad(x, _paddings(ctx, x, paddings))
 
 
-@kernel("PadV2")
+@kernel("PadV2", host_memory=("paddings",))
 def _pad_v2(ctx):
     xp = ctx.xp
 
@@ -640,7 +631,7 @@ def _pad_v2(ctx):
     return run
 
 
-@kernel("MirrorPad")
+@kernel("MirrorPad", host_memory=("paddings",))
 def _mirror_pad(ctx):
     xp = ctx.xp
     mode = ctx.attr("mode", b"REFLECT")
@@ -675,7 +666,7 @@ def _where(ctx):
     return run
 
 
-@kernel("OneHot")
+@kernel("OneHot", host_memory=("depth",))
 def _one_hot(ctx):
     xp, axis = ctx.xp, ctx.attr("axis", -1)
 

@@ -290,7 +290,7 @@ def _backprop_filter_args(ctx, xp, g, x, filter_sizes, dy):
     return _to_nhwc(xp, x, g.nchw), _to_nhwc(xp, dy, g.nchw), sizes
 
 
-@kernel("Conv2DBackpropInput")
+@kernel("Conv2DBackpropInput", host_memory=("input_sizes",))
 def _conv2d_backprop_input(ctx):
     xp, g = ctx.xp, _conv_geom(ctx)
     dtype, cdt = _kernel_dtypes(ctx)
@@ -321,7 +321,7 @@ def _conv2d_backprop_input(ctx):
     return run
 
 
-@kernel("Conv2DBackpropFilter")
+@kernel("Conv2DBackpropFilter", host_memory=("filter_sizes",))
 def _conv2d_backprop_filter(ctx):
     xp, g = ctx.xp, _conv_geom(ctx)
     dtype, cdt = _kernel_dtypes(ctx)
@@ -377,7 +377,8 @@ def _depthwise(ctx):
     return run
 
 
-@kernel("DepthwiseConv2dNativeBackpropInput")
+@kernel("DepthwiseConv2dNativeBackpropInput",
+        host_memory=("input_sizes",))
 def _depthwise_backprop_input(ctx):
     xp, g = ctx.xp, _conv_geom(ctx)
     dtype, cdt = _kernel_dtypes(ctx)
@@ -400,7 +401,8 @@ def _depthwise_backprop_input(ctx):
     return run
 
 
-@kernel("DepthwiseConv2dNativeBackpropFilter")
+@kernel("DepthwiseConv2dNativeBackpropFilter",
+        host_memory=("filter_sizes",))
 def _depthwise_backprop_filter(ctx):
     xp, g = ctx.xp, _conv_geom(ctx)
     dtype, cdt = _kernel_dtypes(ctx)
@@ -503,7 +505,7 @@ def _max_pool_nhwc(ctx, xp, x, p):
     return out
 
 
-@kernel("MaxPool", "MaxPoolV2")
+@kernel("MaxPool", "MaxPoolV2", host_memory=("ksize", "strides"))
 def _max_pool(ctx):
     """MaxPool; MaxPoolV2 takes its ksize/strides as inputs (``window``) instead of attrs."""
     xp = ctx.xp
@@ -608,7 +610,7 @@ def _max_pool_grad_kernel(ctx, body):
     return run
 
 
-@kernel("MaxPoolGrad", "MaxPoolGradV2")
+@kernel("MaxPoolGrad", "MaxPoolGradV2", host_memory=("ksize", "strides"))
 def _max_pool_grad(ctx):
     return _max_pool_grad_kernel(ctx, lambda ctx, xp, x, y, grad, q:
                                  _max_pool_grad_nhwc(ctx, xp, x, grad, q))
@@ -643,13 +645,14 @@ def _max_pool_grad_grad_nhwc(ctx, xp, x, y, grad, p):
     return out.astype(grad.dtype, copy=False)
 
 
-@kernel("MaxPoolGradGrad", "MaxPoolGradGradV2")
+@kernel("MaxPoolGradGrad", "MaxPoolGradGradV2",
+        host_memory=("ksize", "strides"))
 def _max_pool_grad_grad(ctx):
     """The gradient of MaxPoolGrad."""
     return _max_pool_grad_kernel(ctx, _max_pool_grad_grad_nhwc)
 
 
-@kernel("AvgPoolGrad")
+@kernel("AvgPoolGrad", host_memory=("orig_input_shape",))
 def _avg_pool_grad(ctx):
     xp, p = ctx.xp, _pool_geom(ctx)
     dtype, cdt = _kernel_dtypes(ctx)

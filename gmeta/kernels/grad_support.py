@@ -16,6 +16,7 @@ import numpy as np
 
 from gmeta import errors
 from gmeta.kernels import kernel
+from gmeta.kernels.array import _ints
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -27,12 +28,6 @@ def _bad(ctx, message):
 
 def _dims(shape) -> str:
     return "[" + ",".join(str(int(d)) for d in shape) + "]"
-
-
-def _ints(a) -> list:
-    if hasattr(a, "reshape"):  # numpy or CuPy array: one conversion to Python ints
-        return [int(v) for v in a.reshape(-1).tolist()]
-    return [int(v) for v in np.asarray(a).reshape(-1)]
 
 
 def _attr_str(ctx, name, default):
@@ -178,7 +173,7 @@ def broadcast_gradient_args(s0: list, s1: list):
     return r0, r1
 
 
-@kernel("BroadcastGradientArgs")
+@kernel("BroadcastGradientArgs", host_memory=("s0", "s1"))
 def _broadcast_gradient_args(ctx):
     xp = ctx.xp
     dtype = ctx.output_np_dtype(0)
@@ -229,7 +224,7 @@ _UNSORTED = {"UnsortedSegmentSum": "add", "UnsortedSegmentMax": "maximum",
 
 
 def _register_unsorted_segment(op_type, ufunc):
-    @kernel(op_type)
+    @kernel(op_type, host_memory=("num_segments",))
     def _factory(ctx):
         xp = ctx.xp
         dtype = ctx.output_np_dtype()
@@ -412,7 +407,7 @@ def _concat_offset(ctx):
 
 
 # -- StridedSliceGrad, MirrorPadGrad -------------------------------------------------------------
-@kernel("StridedSliceGrad")
+@kernel("StridedSliceGrad", host_memory=("shape", "begin", "end", "strides"))
 def _strided_slice_grad(ctx):
     from gmeta.ops.array_ops import strided_slice_plan
 

@@ -343,7 +343,8 @@ def _sequential_sum(xp, x, axes, keep):
     return out.reshape(_reduced_shape(x.shape, axes, True)) if keep else out
 
 
-@kernel("Sum", "Prod", "Mean", "Max", "Min", "All", "Any", "EuclideanNorm")
+@kernel("Sum", "Prod", "Mean", "Max", "Min", "All", "Any", "EuclideanNorm",
+        host_memory=("reduction_indices",))
 def _reduce(ctx):
     xp, op, op_type = ctx.xp, ctx.op, ctx.type
     keep = bool(ctx.attr("keep_dims", False))
@@ -409,7 +410,7 @@ def _reduce(ctx):
     return run
 
 
-@kernel("ArgMax", "ArgMin")
+@kernel("ArgMax", "ArgMin", host_memory=("dimension",))
 def _arg_reduce(ctx):
     xp, op = ctx.xp, ctx.op
     fn = xp.argmax if ctx.type == "ArgMax" else xp.argmin
@@ -580,7 +581,7 @@ def range_check(start, limit, delta):
     return None
 
 
-@kernel("Range")
+@kernel("Range", host_memory=("start", "limit", "delta"))
 def _range(ctx):
     xp, op = ctx.xp, ctx.op
     dtype = np.dtype(ctx.output_np_dtype(0))
@@ -616,7 +617,7 @@ def _lin_space(ctx):
     return run
 
 
-@kernel("Cumsum", "Cumprod")
+@kernel("Cumsum", "Cumprod", host_memory=("axis",))
 def _cumulative(ctx):
     xp, op = ctx.xp, ctx.op
     exclusive, reverse = bool(ctx.attr("exclusive", False)), bool(ctx.attr("reverse", False))

@@ -38,7 +38,7 @@ def _to_device(ctx, arr):
     return arr if ctx.xp is np else ctx.xp.asarray(arr)
 
 
-@kernel("TruncatedNormal")
+@kernel("TruncatedNormal", host_memory=("shape",))
 def _truncated_normal(ctx):
     gen = _generator(ctx)
     dtype = ctx.output_np_dtype()
@@ -55,21 +55,21 @@ def _truncated_normal(ctx):
     return run
 
 
-@kernel("RandomStandardNormal")
+@kernel("RandomStandardNormal", host_memory=("shape",))
 def _random_normal(ctx):
     gen = _generator(ctx)
     dtype = ctx.output_np_dtype()
     return lambda shape: _to_device(ctx, gen.standard_normal(_shape(ctx, shape)).astype(dtype))
 
 
-@kernel("RandomUniform")
+@kernel("RandomUniform", host_memory=("shape",))
 def _random_uniform(ctx):
     gen = _generator(ctx)
     dtype = ctx.output_np_dtype()
     return lambda shape: _to_device(ctx, gen.random(_shape(ctx, shape)).astype(dtype))
 
 
-@kernel("RandomUniformInt")
+@kernel("RandomUniformInt", host_memory=("shape",))
 def _random_uniform_int(ctx):
     gen = _generator(ctx)
     dtype = ctx.output_np_dtype()
