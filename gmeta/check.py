@@ -15,9 +15,7 @@ from gmeta import kernels
 
 # Op types whose usual replacement is not the closest name.
 _ALTERNATIVES = {
-    "BatchMatMul": "BatchMatMulV2", "BatchMatMulV3": "BatchMatMulV2",
-    "FusedBatchNormV2": "FusedBatchNormV3", "ResizeBicubic": "ResizeBilinear",
-    "SparseSoftmaxCrossEntropyWithLogits": "SparseSoftmaxCrossEntropyWithLogits",
+    "ResizeBicubic": "ResizeBilinear",
     "Conv3D": "Conv2D", "MaxPool3D": "MaxPool", "AvgPool3D": "AvgPool",
     "CudnnRNN": "LSTMBlockCell or a dynamic_rnn with LSTMCell (v1 while loop)",
     "PyFunc": "none: a py_func runs Python code that is not in the file",

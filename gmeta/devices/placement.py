@@ -34,6 +34,7 @@ import dataclasses
 from gmeta import dtypes, errors
 from gmeta.devices.discovery import Inventory, LocalDevice
 from gmeta.devices.spec import DeviceSpec
+from gmeta.executor import _input_is_ref
 
 HONOURED = "honoured"
 DEFAULT = "default"
@@ -119,21 +120,6 @@ class _Groups:
             self.parent[rb] = ra
 
 
-def _ref_args(op) -> list:
-    sig = op._op_def
-    if sig is None:
-        return [False] * len(op._inputs)
-    out = []
-    for arg in sig.input_arg:
-        n = 1
-        if arg.number_attr:
-            n = op._attrs[arg.number_attr].i
-        elif arg.type_list_attr:
-            n = len(op._attrs[arg.type_list_attr].list.type)
-        out.extend([arg.is_ref] * n)
-    return out[:len(op._inputs)] + [False] * max(0, len(op._inputs) - len(out))
-
-
 _VARIABLE_TYPES = frozenset({"VariableV2", "Variable", "VarHandleOp", "AutoReloadVariable"})
 
 
@@ -155,7 +141,7 @@ def _colocation_groups(ops) -> _Groups:
                 groups.union(op, t._op)
             elif dt.is_ref_dtype:
                 if refs is None:
-                    refs = _ref_args(op)
+                    refs = _input_is_ref(op)
                 if refs[i]:
                     groups.union(op, t._op)
     return groups
