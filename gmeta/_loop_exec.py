@@ -72,7 +72,7 @@ _NORMAL, _MERGE, _SWITCH, _ENTER, _EXIT, _NEXT = range(6)
 class _Node:
     __slots__ = ("id", "op", "fn", "kind", "n_in", "base", "edges", "ctrl", "pending0", "n_data",
                  "fixed", "deref", "convert", "single", "n_out", "fetch", "frame_name",
-                 "constant", "trigger", "from_enter", "parallel")
+                 "constant", "trigger", "from_enter", "parallel", "inputs", "ctrl_in")
 
 
 class _Iteration:
@@ -107,79 +107,118 @@ class _Frame:
 
 
 def compile_loop_plan(needed, fetches, targets, feeds, state, device_type, xp, placement):
-    """A :class:`LoopPlan` for the pruned ops ``needed`` (executor.compile_plan's arguments)."""
-    from gmeta import executor
+    """A :class:`LoopPlan` for the pruned ops ``needed`` (executor.compile_plan's arguments).
+
+    Simple frames (gmeta/_frame_exec.py) become one node each, run as straight-line steps;
+    the rest run by the frame/iteration rules."""
+    from gmeta import _frame_exec, executor
 
     fed = {t: i for i, t in enumerate(feeds)}
     ops = sorted(needed, key=lambda o: o._id)
-    index = {op: i for i, op in enumerate(ops)}
     stats = executor.TransferStats()
+    frames = _frame_exec.collapse(ops, fed, fetches, targets, placement, device_type, xp, state,
+                                  stats)
+    collapsed = {op: sf for sf in frames for op in sf.ops}
+    units = [op for op in ops if op not in collapsed] + frames
+    units.sort(key=lambda u: u.first._id if u.__class__ is _frame_exec.StaticFrame else u._id)
     nodes = []
     base = 0
     enter_counts: collections.Counter = collections.Counter()
     cpu = placement.inventory.cpu if placement is not None else None
-    for i, op in enumerate(ops):
-        dev = None
-        if placement is not None:
-            dev = placement.device(op)
-            device_type, xp = dev.device_type, dev.xp
-        fn = executor.bind_kernel(op, device_type, xp, state)
-        if dev is not None and dev.real_gpu:
-            fn = executor._on_device(fn, dev)
+    producer: dict = {}  # tensor -> (node id, output index)
+    node_of: dict = {}  # op -> node id (for control edges)
+    for i, unit in enumerate(units):
         n = _Node()
-        n.id, n.op, n.fn = i, op, fn
-        t = op._type
-        n.kind = (_MERGE if t in _MERGE_TYPES else _SWITCH if t in _SWITCH_TYPES else
-                  _ENTER if t in ENTER_TYPES else _EXIT if t in EXIT_TYPES else
-                  _NEXT if t in NEXT_TYPES else _NORMAL)
-        n.trigger = t == "ControlTrigger"
-        n.from_enter = n.kind == _ENTER
-        n.n_in = len(op._inputs)
-        n.base = base
-        base += n.n_in
+        n.id = i
         n.edges = []
         n.ctrl = []
-        n.n_out = len(op._outputs)
-        n.single = executor._single_output(op)
         n.fetch = ()
         n.frame_name = n.constant = None
         n.parallel = 10
-        if n.kind == _ENTER:
-            n.frame_name = op._attr("frame_name", b"").decode()
-            n.constant = bool(op._attr("is_constant", False))
-            n.parallel = int(op._attr("parallel_iterations", 10) or 10)
-            enter_counts[n.frame_name] += 1
+        n.trigger = False
+        if unit.__class__ is _frame_exec.StaticFrame:
+            n.op = unit.enters[0]
+            n.fn = unit.runner
+            n.kind = _NORMAL
+            n.from_enter = False
+            n.single = False
+            n.n_out = len(unit.exits)
+            n.inputs = [e._inputs[0] for e in unit.enters]
+            n.ctrl_in = unit.ctrl_inputs
+            is_ref = [executor._input_is_ref(e)[0] for e in unit.enters]
+            in_devs = [placement.device(e) for e in unit.enters] if placement is not None \
+                else None
+            for k, x in enumerate(unit.exits):
+                producer[x._outputs[0]] = (i, k)
+            for op in unit.ops:
+                node_of[op] = i
+            host_args, metadata_only = (), False
+        else:
+            op = unit
+            dev = None
+            if placement is not None:
+                dev = placement.device(op)
+                device_type, xp = dev.device_type, dev.xp
+            fn = executor.bind_kernel(op, device_type, xp, state)
+            if dev is not None and dev.real_gpu:
+                fn = executor._on_device(fn, dev)
+            n.op, n.fn = op, fn
+            t = op._type
+            n.kind = (_MERGE if t in _MERGE_TYPES else _SWITCH if t in _SWITCH_TYPES else
+                      _ENTER if t in ENTER_TYPES else _EXIT if t in EXIT_TYPES else
+                      _NEXT if t in NEXT_TYPES else _NORMAL)
+            n.trigger = t == "ControlTrigger"
+            n.from_enter = n.kind == _ENTER
+            n.n_out = len(op._outputs)
+            n.single = executor._single_output(op)
+            n.inputs = op._inputs
+            n.ctrl_in = op._control_inputs
+            if n.kind == _ENTER:
+                n.frame_name = op._attr("frame_name", b"").decode()
+                n.constant = bool(op._attr("is_constant", False))
+                n.parallel = int(op._attr("parallel_iterations", 10) or 10)
+                enter_counts[n.frame_name] += 1
+            is_ref = executor._input_is_ref(op)
+            in_devs = [dev] * len(op._inputs) if dev is not None else None
+            for x in op._outputs:
+                producer[x] = (i, x._value_index)
+            node_of[op] = i
+            host_args = executor._host_memory_inputs(op, device_type) \
+                if dev is not None and dev.is_gpu else ()
+            metadata_only = t in executor._METADATA_ONLY
+        n.n_in = len(n.inputs)
+        n.base = base
+        base += n.n_in
         fixed, deref, convert = [], [], []
-        host_args = executor._host_memory_inputs(op, device_type) \
-            if dev is not None and dev.is_gpu else ()
-        metadata_only = t in executor._METADATA_ONLY
-        for k, (x, is_ref) in enumerate(zip(op._inputs, executor._input_is_ref(op))):
+        for k, x in enumerate(n.inputs):
             if x in fed:
                 fixed.append((k, fed[x]))
-            if x.dtype.is_ref_dtype and not is_ref:
+            if x.dtype.is_ref_dtype and not is_ref[k]:
                 deref.append(k)
-            if dev is not None and not is_ref and x.dtype is not dtypes.resource and \
+            if in_devs is not None and not is_ref[k] and x.dtype is not dtypes.resource and \
                     not metadata_only:
+                dev = in_devs[k]
                 src = cpu if x in fed else placement.device(x._op)
                 if src.name != dev.name and not (k in host_args and not src.is_gpu):
                     convert.append((k, executor._copier(src, dev, stats)))
-                    stats.edges.append((x.name, op.name, src.label(), dev.label()))
+                    stats.edges.append((x.name, n.op.name, src.label(), dev.label()))
         n.fixed, n.deref, n.convert = tuple(fixed), tuple(deref), tuple(convert)
         nodes.append(n)
 
     # -- edges and initial pending counts ----------------------------------------------------
     for n in nodes:
-        op = n.op
         n_ctrl = 0
         n_data = 0
-        for k, x in enumerate(op._inputs):
+        for k, x in enumerate(n.inputs):
             if x in fed:
                 continue
-            nodes[index[x._op]].edges.append((x._value_index, n.id, k))
+            src, out_idx = producer[x]
+            nodes[src].edges.append((out_idx, n.id, k))
             n_data += 1
-        for c in op._control_inputs:
-            if c in index:
-                nodes[index[c]].ctrl.append(n.id)
+        for c in n.ctrl_in:
+            src = node_of.get(c)
+            if src is not None:
+                nodes[src].ctrl.append(n.id)
                 n_ctrl += 1
         n.n_data = n_data
         n.pending0 = (n_ctrl << 1) | 1 if n.kind == _MERGE else n_data + n_ctrl
@@ -188,6 +227,7 @@ def compile_loop_plan(needed, fetches, targets, feeds, state, device_type, xp, p
         n.edges = tuple((o, d, nodes[d].base + k, nodes[d].kind == _MERGE, nodes[d])
                         for o, d, k in n.edges)
         n.ctrl = tuple(n.ctrl)
+        n.inputs = n.ctrl_in = None
 
     # -- slots: feeds and fetches --------------------------------------------------------------
     slot_of: dict = {}
@@ -198,8 +238,8 @@ def compile_loop_plan(needed, fetches, targets, feeds, state, device_type, xp, p
         s = slot_of.get(t)
         if s is None:
             s = slot_of[t] = len(slot_of)
-            n = nodes[index[t._op]]
-            n.fetch = n.fetch + ((t._value_index, s),)
+            nid, out_idx = producer[t]
+            nodes[nid].fetch = nodes[nid].fetch + ((out_idx, s),)
         fetch_slots.append(s)
 
     plan = _loop_plan_class()()
@@ -223,6 +263,7 @@ def compile_loop_plan(needed, fetches, targets, feeds, state, device_type, xp, p
     plan.steps = ()
     plan.wrap_error = executor._wrap_error
     plan.graph = ops[0]._graph if ops else None
+    plan.static_frames = tuple(sf.name for sf in frames)  # run as straight-line steps
     return plan
 
 
@@ -244,7 +285,7 @@ def _init_loop_plan_class():
         """A plan with while loops: nodes run by the frame/iteration dataflow rules."""
 
         __slots__ = ("nodes", "roots", "pending0", "dead0", "inputs0", "enter_counts",
-                     "tensor_slots", "wrap_error", "graph")
+                     "tensor_slots", "wrap_error", "graph", "static_frames")
 
         def run(self, feed_values) -> list:
             vals = self.template.copy()
