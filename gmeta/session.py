@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from gmeta import errors
+from gmeta import _heap, errors
 from gmeta.executor import SessionState, compile_plan
 from gmeta.framework import ops as ops_lib
 from gmeta.kernels.state import VarRef, read_ref
@@ -138,6 +138,7 @@ class BaseSession:
         self._state = SessionState()
         self._plans: dict = {}
         self._default_cm = None
+        _heap.keep_freed_memory()  # freed step memory stays for the next step (gmeta/_heap.py)
         from gmeta.devices import discovery
 
         self._inventory = discovery.inventory(config)
