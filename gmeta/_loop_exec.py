@@ -229,6 +229,11 @@ def compile_loop_plan(needed, fetches, targets, feeds, state, device_type, xp, p
         n.ctrl = tuple(n.ctrl)
         n.inputs = n.ctrl_in = None
 
+    if frames and all(n.kind == _NORMAL for n in nodes):  # no dataflow left: one step list
+        plan = _straight_plan(nodes, frames, fetches, targets, feeds, producer, stats, ops)
+        if plan is not None:
+            return plan
+
     # -- slots: feeds and fetches --------------------------------------------------------------
     slot_of: dict = {}
     for t in feeds:
@@ -265,6 +270,102 @@ def compile_loop_plan(needed, fetches, targets, feeds, state, device_type, xp, p
     plan.graph = ops[0]._graph if ops else None
     plan.static_frames = tuple(sf.name for sf in frames)  # run as straight-line steps
     return plan
+
+
+def _straight_plan(nodes, frames, fetches, targets, feeds, producer, stats, ops):
+    """A plan of steps, as executor.compile_plan makes, when every loop frame of ``nodes`` is a
+    straight-line node (gmeta/_frame_exec.py) and no ``cond`` is left: nothing can be dead,
+    so the nodes run in one topological order."""
+    import heapq
+
+    from gmeta import executor
+
+    inputs: dict = {}  # (node id, input index) -> (producer id, output index)
+    pending = [0] * len(nodes)
+    for n in nodes:
+        for o, d, bslot, _, dst in n.edges:
+            inputs[(d, bslot - dst.base)] = (n.id, o)
+            pending[d] += 1
+        for d in n.ctrl:
+            pending[d] += 1
+    ready = [n.id for n in nodes if pending[n.id] == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        n = nodes[heapq.heappop(ready)]
+        order.append(n)
+        for d in {e[1] for e in n.edges}.union(n.ctrl):
+            pending[d] -= sum(1 for e in n.edges if e[1] == d) + n.ctrl.count(d)
+            if pending[d] == 0:
+                heapq.heappush(ready, d)
+    if len(order) != len(nodes):  # a cycle: the dataflow executor reports it
+        return None
+    n_slots = 0
+    out_slot: dict = {}  # (node id, output index) -> slot
+    feed_slots = []
+    feed_slot_of: dict = {}
+    for t in feeds:
+        if t not in feed_slot_of:
+            feed_slot_of[t] = n_slots
+            n_slots += 1
+        feed_slots.append(feed_slot_of[t])
+    for n in nodes:
+        for o in range(n.n_out):
+            out_slot[(n.id, o)] = n_slots
+            n_slots += 1
+    steps = []
+    for n in order:
+        ins = []
+        fixed = dict(n.fixed)
+        convert = dict(n.convert)
+        for k in range(n.n_in):
+            if k in fixed:
+                s = feed_slots[fixed[k]]
+            else:
+                s = out_slot[inputs[(n.id, k)]]
+            if k in n.deref:
+                steps.append((executor._deref(n.op), (s,), n_slots, n.op))
+                s, n_slots = n_slots, n_slots + 1
+            if k in convert:
+                steps.append((convert[k], (s,), n_slots, n.op))
+                s, n_slots = n_slots, n_slots + 1
+            ins.append(s)
+        outs = tuple(out_slot[(n.id, o)] for o in range(n.n_out))
+        out = outs[0] if n.single else outs
+        steps.append((n.fn, tuple(ins), out, n.op))
+    plan = _straight_plan_class()()
+    plan.steps = steps
+    plan.n_slots = n_slots
+    plan.template = [None] * n_slots
+    plan.feed_slots = feed_slots
+    plan.fetch_slots = [feed_slot_of[t] if t in feed_slot_of else out_slot[producer[t]]
+                        for t in fetches]
+    plan.copy_fetch = [i for i, t in enumerate(fetches)
+                       if not (t.dtype.is_ref_dtype or t.dtype in (dtypes.resource,
+                                                                   dtypes.variant))]
+    plan.feeds = list(feeds)
+    plan.fetches = list(fetches)
+    plan.targets = list(targets)
+    plan.ops = ops
+    plan.transfers = stats
+    plan.static_frames = tuple(sf.name for sf in frames)
+    return plan
+
+
+StraightPlan = None
+
+
+def _straight_plan_class():
+    global StraightPlan
+    if StraightPlan is None:
+        from gmeta import executor
+
+        class StraightPlan(executor.Plan):  # noqa: F811
+            """Steps over straight-line loop frames (see :func:`_straight_plan`)."""
+
+            __slots__ = ("static_frames",)
+
+    return StraightPlan
 
 
 class _Dead:
