@@ -49,11 +49,14 @@ from gmeta.ops.cond_v1 import *  # noqa: F401,F403,E402
 from gmeta.ops.while_v1 import *  # noqa: F401,F403,E402
 from gmeta.ops.tensor_array_ops import TensorArray  # noqa: F401,E402
 from gmeta.ops.coverage_ops import *  # noqa: F401,F403,E402
+from gmeta.ops.embedding_ops import *  # noqa: F401,F403,E402
+from gmeta.ops.sparse_ops import *  # noqa: F401,F403,E402
+from gmeta.framework.sparse_tensor import SparseTensor, SparseTensorValue  # noqa: F401,E402
 import gmeta.ops.conv_shapes  # noqa: F401,E402 - registers shape functions
 import gmeta.ops._grad_shapes  # noqa: F401,E402 - registers shape functions
 from gmeta.session import InteractiveSession, Session, get_default_session  # noqa: F401
 from gmeta import initializers, layers, math, nn, train  # noqa: F401,E402
-from gmeta import image  # noqa: F401,E402
+from gmeta import image, sparse  # noqa: F401,E402
 from gmeta import gfile, logging, losses, summary  # noqa: F401,E402
 # The function shadows its package's name on purpose (``tf.gradients(ys, xs)``); later imports of
 # gmeta.gradients.* do not rebind it.

@@ -5,7 +5,10 @@ from gmeta.ops import rnn_cell_impl as rnn_cell  # noqa: F401
 from gmeta.ops.rnn import dynamic_rnn  # noqa: F401
 from gmeta.ops import math_ops as _m
 from gmeta.ops.coverage_ops import (  # noqa: F401
-    embedding_lookup, local_response_normalization, lrn, top_k,
+    local_response_normalization, lrn, top_k,
+)
+from gmeta.ops.embedding_ops import (  # noqa: F401
+    embedding_lookup, embedding_lookup_sparse, safe_embedding_lookup_sparse,
 )
 
 # Math functions TF also exports under tf.nn.

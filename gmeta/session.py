@@ -9,6 +9,7 @@ import numpy as np
 from gmeta import _heap, errors
 from gmeta.executor import SessionState, compile_plan
 from gmeta.framework import ops as ops_lib
+from gmeta.framework.sparse_tensor import SparseTensor, SparseTensorValue
 from gmeta.kernels.state import VarRef, read_ref
 
 
@@ -67,6 +68,9 @@ class _Fetches:
             return ("list" if isinstance(f, list) else "tuple", None, kids)
         if isinstance(f, dict):
             return ("dict", type(f), [(k, self._flatten(graph, v)) for k, v in f.items()])
+        if isinstance(f, SparseTensor):
+            return ("namedtuple", SparseTensorValue,
+                    [self._flatten(graph, t) for t in (f.indices, f.values, f.dense_shape)])
         if hasattr(f, "_as_graph_element"):
             f = f._as_graph_element()
         try:
@@ -330,7 +334,7 @@ class BaseSession:
     def _feeds(self, feed_dict):
         graph = self._graph
         tensors, values = [], []
-        for k, v in feed_dict.items():
+        for k, v in _expand_sparse_feeds(feed_dict):
             if hasattr(k, "_as_graph_element") and not isinstance(k, ops_lib.Tensor):
                 k = k._as_graph_element()
             try:
@@ -351,6 +355,19 @@ class BaseSession:
             return self.run(fetches, dict(zip(feed_list, args)) if feed_list else None)
 
         return call
+
+
+def _expand_sparse_feeds(feed_dict):
+    """The feed pairs, a SparseTensor key fed through its three component tensors."""
+    for k, v in feed_dict.items():
+        if isinstance(k, SparseTensor):
+            if isinstance(v, SparseTensor) or not (isinstance(v, tuple) and len(v) == 3):
+                raise TypeError(f"The value of a SparseTensor feed must be a SparseTensorValue "
+                                f"or an (indices, values, dense_shape) tuple, not "
+                                f"{type(v).__name__}")
+            yield from zip((k.indices, k.values, k.dense_shape), v)
+        else:
+            yield k, v
 
 
 def _cache_key(fetches):

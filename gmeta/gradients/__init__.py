@@ -26,6 +26,7 @@ from gmeta.gradients._registry import (
 from gmeta.gradients import array_grad, math_grad, nn_grad, reduction_grad  # noqa: F401,E402
 from gmeta.gradients import control_flow_grad, tensor_array_grad  # noqa: F401,E402
 from gmeta.gradients import coverage_grad  # noqa: F401,E402
+from gmeta.gradients import segment_grad, sparse_grad  # noqa: F401,E402
 
 NoGradient = no_gradient
 

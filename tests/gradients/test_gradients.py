@@ -71,6 +71,13 @@ NUMERIC_EXEMPT = {
     "ArgMin": "integer output: the walk never reaches it (its function returns None)",
     "RefIdentity": "identity on ref tensors (test_ref_identity_passes_gradient)",
 }
+# Segment reductions and SparseFillEmptyRows: checked numerically by
+# tests/test_embedding_unit.py (and against TF's gradient graphs and values by
+# tests/test_embedding.py's embedding models).
+NUMERIC_EXEMPT.update({op: "checked by tests/test_embedding_unit.py" for op in (
+    "SegmentSum", "SparseSegmentSum", "SparseSegmentMean", "SparseSegmentSqrtN",
+    "SparseSegmentSumWithNumSegments", "SparseSegmentMeanWithNumSegments",
+    "SparseSegmentSqrtNWithNumSegments", "SparseFillEmptyRows")})
 # v1 control flow and TensorArrays: checked numerically through gm.while_loop / gm.cond /
 # gm.TensorArray graphs (and against TF's gradient graphs and values) in tests/test_while_v1.py.
 NUMERIC_EXEMPT.update({op: "checked by tests/test_while_v1.py" for op in (
