@@ -3,9 +3,17 @@
 A plan is compiled once per (fetches, feeds, graph version) and reused (design invariant 4).
 Running it does no name lookups and no attr decoding: it is a loop over
 ``(closure, input slots, output slot(s), op)`` tuples writing into one list of values.
+
+Lean plans (no v1 cond) plan their memory from the plan's liveness when they are compiled:
+kernels that declare an ``inplace`` variant write into an input buffer dying with them that the
+plan owns (``_plan_memory``), and large values are dropped after their last reader by steps with
+no inputs that store None (``_with_releases``). GMETA_NO_INPLACE=1 / GMETA_NO_RELEASE=1 (or the
+module flags ``INPLACE`` / ``RELEASE``) turn either off.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -27,6 +35,18 @@ _PREFILLED = frozenset(["Const", "VariableV2", "Variable"])
 
 # Ops that read only their inputs' shapes: their inputs are never copied across devices.
 _METADATA_ONLY = frozenset(["Shape", "ShapeN", "Size", "Rank"])
+
+# Memory planning of lean plans, from the plan's liveness; both flags are read when a plan is
+# compiled. INPLACE (``_plan_memory``): a kernel that declares an ``inplace`` variant
+# (gmeta/kernels/__init__.py) writes its result into an input that dies with it when the plan
+# owns that input's buffer; GMETA_NO_INPLACE=1 turns it off. RELEASE (``_with_releases``): a
+# value of at least _RELEASE_MIN_ELEMENTS elements is dropped after the last step reading it,
+# instead of at the end of the run; GMETA_NO_RELEASE=1 turns it off.
+INPLACE = os.environ.get("GMETA_NO_INPLACE", "") in ("", "0")
+RELEASE = os.environ.get("GMETA_NO_RELEASE", "") in ("", "0")
+_RELEASE_MIN_ELEMENTS = 1 << 14  # smaller values cost more time to drop than they hold memory
+_UNKNOWN_DIM = 64  # what a dimension unknown at compile time counts as in that estimate
+
 
 def _host_memory_inputs(op, device_type) -> frozenset:
     """The input indices of ``op`` that its kernel on ``device_type`` takes in host memory (the
@@ -270,6 +290,7 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
     stats = TransferStats()
     where: dict = {}  # slot -> LocalDevice holding its value (placement only)
     copies: dict = {}  # (slot, destination device name) -> slot of the copy
+    kernels: dict = {}  # step index -> (device type, xp, device to enter or None, closure)
     multi_gpu = False
     if placement is not None:
         cpu = placement.inventory.cpu
@@ -296,8 +317,9 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
         if placement is not None:
             dev = placement.device(op)
             device_type, xp = dev.device_type, dev.xp
-        fn = bind_kernel(op, device_type, xp, state)
-        if placement is not None and dev.real_gpu and multi_gpu:
+        fn = raw = bind_kernel(op, device_type, xp, state)
+        wrap = placement is not None and dev.real_gpu and multi_gpu
+        if wrap:
             fn = _on_device(fn, dev)
         ins = []
         host_args = ()
@@ -342,12 +364,28 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
                 template.update(folded)
                 aliasing.update(outs)  # fetched folded values are copied, like constants
                 continue
+        if lean and INPLACE:
+            kernels[len(steps)] = (device_type, xp, dev if wrap else None, raw)
         steps.append((fn, tuple(ins), out, op))
+
+    fetch_slots = [slot(t) for t in fetches]
+    if kernels:
+        protected = set(feed_slots) | set(fetch_slots) | set(template) | aliasing
+        _plan_memory(steps, kernels, protected, n_slots, state)
+    if lean and RELEASE:
+        tensor_of = {s: t for t, s in slot_of.items()}
+        for (s, _), c in copies.items():
+            if s in tensor_of:
+                tensor_of[c] = tensor_of[s]
+        keep = set(feed_slots) | set(fetch_slots) | set(template) | aliasing
+        big = {s for s, t in tensor_of.items()
+               if s not in keep and not t._dtype.is_ref_dtype and _large(t)}
+        steps = _with_releases(steps, big)
 
     plan = Plan()
     plan.transfers = stats
     plan.template = [template.get(i) for i in range(n_slots)]
-    plan.fetch_slots = [slot(t) for t in fetches]
+    plan.fetch_slots = fetch_slots
     plan.steps = steps
     plan.n_slots = n_slots
     plan.feed_slots = feed_slots
@@ -359,6 +397,92 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
     if any(o.type in _cond_exec.SWITCH_TYPES for o in order):  # v1 cond: dead tensors
         return _cond_exec.dead_aware(plan)
     return plan
+
+
+def _plan_memory(steps, kernels, protected, n_slots, state) -> None:
+    """Rebinds, in ``steps``, the kernels that can write their result into an input buffer
+    dying with them to their ``inplace`` variant (gmeta/kernels/__init__.py).
+
+    The plan owns a slot's buffer when a kernel declared ``fresh`` (or ``inplace``) made it in
+    this run and it is not ``protected`` (a feed, fetch, template value: constant, variable
+    reference or folded value, or a slot that may hold a variable's storage). Such a slot dies
+    with a step when that step is its only reader (once among its inputs), so no other step, and
+    no view made by one, can see the buffer change. ``kernels`` maps the index of each kernel
+    step to ``(device type, xp, device to enter or None, its closure)``; copies and variable
+    reads are not kernel steps, and their outputs are never owned. A rebound step's closure
+    carries the input indices it may write as ``_inplace`` (for inspection and tests).
+    """
+    uses = [0] * n_slots
+    for _, ins, _, _ in steps:
+        for s in ins:
+            uses[s] += 1
+    owned = set()
+    for i, (_, ins, out, op) in enumerate(steps):
+        info = kernels.get(i)
+        if info is None:
+            continue
+        device_type, xp, dev, regular = info
+        kdef = lookup(op._type, device_type)
+        if kdef is None or not kdef.fresh:
+            continue
+        if kdef.inplace is not None:
+            ks = tuple(k for k, s in enumerate(ins) if s in owned and uses[s] == 1)
+            if ks:
+                alt = kdef.inplace(KernelContext(op, xp, device_type, state), ks, regular)
+                if alt is not None:
+                    if dev is not None:
+                        alt = _on_device(alt, dev)
+                    alt._inplace = ks
+                    steps[i] = (alt, ins, out, op)
+        for o, t in zip((out,) if out.__class__ is int else out, op._outputs):
+            dt = t._dtype
+            if o not in protected and not (dt.is_ref_dtype or dt is dtypes.resource or
+                                           dt is dtypes.variant):
+                owned.add(o)
+
+
+def _large(t) -> bool:
+    """Whether tensor ``t`` may hold _RELEASE_MIN_ELEMENTS elements or more (unknown rank: yes;
+    an unknown dimension counts as _UNKNOWN_DIM)."""
+    dims = t.shape.dims
+    if dims is None:
+        return True
+    n = 1
+    for d in dims:
+        n *= _UNKNOWN_DIM if d is None else d
+    return n >= _RELEASE_MIN_ELEMENTS
+
+
+def _releaser(n: int):
+    nones = (None,) * n
+    return lambda: nones
+
+
+def _with_releases(steps, slots) -> list:
+    """``steps`` with, after the last step reading any of ``slots`` (or after the step making
+    it, for a value no step reads), a step that sets those slots to None: one with no inputs
+    whose outputs are the slots, so ``Plan.run`` drops them as it stores any step's outputs,
+    and the arrays are freed (or reused by the allocator) while the run goes on."""
+    last = {}
+    for i, (_, ins, out, _) in enumerate(steps):
+        for o in ((out,) if out.__class__ is int else out):
+            if o in slots:
+                last[o] = i
+        for s in ins:
+            if s in slots:
+                last[s] = i
+    dying: dict = {}
+    for s, i in last.items():
+        dying.setdefault(i, []).append(s)
+    if not dying:
+        return steps
+    out_steps = []
+    for i, step in enumerate(steps):
+        out_steps.append(step)
+        d = dying.get(i)
+        if d:
+            out_steps.append((_releaser(len(d)), (), tuple(d), step[3]))
+    return out_steps
 
 
 _FOLD_MAX_BYTES = 1 << 24  # folded values are kept with the plan: no more than 16 MiB each

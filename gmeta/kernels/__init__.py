@@ -18,6 +18,19 @@ Adding a kernel takes two steps:
 ``device=None`` registers a generic kernel written against ``ctx.xp`` (numpy on CPU, CuPy on GPU);
 ``device="CPU"``/``"GPU"`` registers a device-specific body, which wins over the generic one.
 Registering the same key twice raises, naming both places.
+
+Memory planning (``gmeta/executor.py``) reads two opt-in declarations:
+
+* ``fresh=True``: every output the closure returns is a new array that nothing else references
+  (no view of an input, no cached or plan-time constant), so the plan owns it.
+* ``inplace=variant``: ``variant(ctx, ks, regular)`` runs at plan time for a node whose inputs
+  at indices ``ks`` die with it and hold buffers the plan owns (made in this run by a ``fresh`` or
+  ``inplace`` kernel, read by no other step, not fed, fetched, constant or a variable's). It
+  returns a closure with the kernel's signature that may write its result into one of those
+  inputs (``out=``, same dtype and shape as the output; it checks shapes at run time and calls
+  ``regular``, the kernel's ordinary closure, otherwise), or None to keep ``regular``.
+  ``inplace`` implies ``fresh``: the ordinary closure's outputs must be new arrays, and the
+  variant's are new arrays or a buffer the plan owned already.
 """
 
 from __future__ import annotations
@@ -34,13 +47,17 @@ class KernelDef(NamedTuple):
     factory: Callable
     host_memory: tuple
     site: str
+    fresh: bool = False  # outputs are always new arrays (see the module docstring)
+    inplace: Optional[Callable] = None  # variant(ctx, ks, regular) -> closure or None
 
 
 _REGISTRY: dict[tuple[str, Optional[str]], KernelDef] = {}
 
 
-def kernel(*op_types: str, device: Optional[str] = None, host_memory: tuple = ()):
-    """Registers the decorated factory for each of ``op_types`` on ``device`` (None = any)."""
+def kernel(*op_types: str, device: Optional[str] = None, host_memory: tuple = (),
+           fresh: bool = False, inplace: Optional[Callable] = None):
+    """Registers the decorated factory for each of ``op_types`` on ``device`` (None = any);
+    ``fresh``/``inplace``: the memory-planning declarations of the module docstring."""
 
     def deco(factory):
         frame = sys._getframe(1)  # inspect.stack() would read every source file: seconds
@@ -50,7 +67,8 @@ def kernel(*op_types: str, device: Optional[str] = None, host_memory: tuple = ()
             if key in _REGISTRY:
                 raise KeyError(f"kernel for op {op_type!r} on {device or 'any device'} registered "
                                f"twice: at {_REGISTRY[key].site} and at {site}")
-            _REGISTRY[key] = KernelDef(op_type, device, factory, tuple(host_memory), site)
+            _REGISTRY[key] = KernelDef(op_type, device, factory, tuple(host_memory), site,
+                                       bool(fresh or inplace is not None), inplace)
         return factory
 
     return deco
@@ -118,6 +136,79 @@ class KernelContext:
         """A plan-time constant on this kernel's device."""
         arr = np.asarray(value, dtype=dtype)
         return arr if self.xp is np else self.xp.asarray(arr)
+
+
+# -- in-place variants of elementwise kernels --------------------------------------------------
+def _covers(big: tuple, small: tuple) -> bool:
+    """Whether a ``small``-shaped operand broadcasts to ``big`` without growing it."""
+    n = len(small)
+    if n > len(big):
+        return False
+    for d, e in zip(small, big[len(big) - n:]):
+        if d != 1 and d != e:
+            return False
+    return True
+
+
+def same_dtype(ctx, ks) -> tuple:
+    """The indices in ``ks`` whose input has the dtype of the node's one output (not a string:
+    those arrays hold objects of any length)."""
+    out = ctx.op._outputs
+    if len(out) != 1:
+        return ()
+    dt = out[0].dtype.base_dtype
+    if dt.name == "string":
+        return ()
+    return tuple(k for k in ks if ctx.op._inputs[k].dtype.base_dtype == dt)
+
+
+def inplace_unary(name: str):
+    """An ``inplace`` variant for a kernel that is the ufunc ``xp.<name>(x)`` (same dtype in
+    and out)."""
+
+    def variant(ctx, ks, regular):
+        if 0 not in same_dtype(ctx, ks):
+            return None
+        ufunc = getattr(ctx.xp, name)
+        return lambda x: ufunc(x, out=x)
+
+    return variant
+
+
+def inplace_binary(name: str):
+    """An ``inplace`` variant for a kernel that is the ufunc ``xp.<name>(x, y)`` with
+    broadcasting: the result goes into whichever dying input already has the result's shape;
+    ``regular`` runs when none has (a broadcast that grows it) and reports bad shapes as the
+    kernel does."""
+
+    def variant(ctx, ks, regular):
+        ks = same_dtype(ctx, ks)
+        ufunc = getattr(ctx.xp, name)
+        if ks == (0,):
+            def run(x, y):
+                xs = x.shape
+                if xs == y.shape or _covers(xs, y.shape):
+                    return ufunc(x, y, out=x)
+                return regular(x, y)
+        elif ks == (1,):
+            def run(x, y):
+                ys = y.shape
+                if ys == x.shape or _covers(ys, x.shape):
+                    return ufunc(x, y, out=y)
+                return regular(x, y)
+        elif ks:
+            def run(x, y):
+                xs, ys = x.shape, y.shape
+                if xs == ys or _covers(xs, ys):
+                    return ufunc(x, y, out=x)
+                if _covers(ys, xs):
+                    return ufunc(x, y, out=y)
+                return regular(x, y)
+        else:
+            return None
+        return run
+
+    return variant
 
 
 # Family modules register their kernels on import.

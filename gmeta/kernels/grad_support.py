@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from gmeta import errors
-from gmeta.kernels import kernel
+from gmeta.kernels import kernel, same_dtype
 from gmeta.kernels.array import _ints
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -124,8 +124,32 @@ _ELEMENTWISE_GRADS = {
 }
 
 
+# The grads that are ``gradient * factor(other input)``: op type -> (the gradient's input index,
+# factor). Their in-place variants multiply into a dying gradient (real dtypes).
+_SCALED_GRADS = {
+    "ReluGrad": (0, lambda f: f > 0),
+    "TanhGrad": (1, lambda y: 1 - y * y),
+    "SigmoidGrad": (1, lambda y: y * (1 - y)),
+}
+
+
+def _scaled_grad_inplace(ctx, ks, regular):
+    gi, factor = _SCALED_GRADS[ctx.type]
+    if gi not in same_dtype(ctx, ks) or ctx.output_dtypes[0].is_complex:
+        return None
+    multiply = ctx.xp.multiply
+
+    def run(a, b):
+        if a.shape != b.shape:
+            return regular(a, b)
+        return multiply(a, factor(b), out=a) if gi == 0 else multiply(b, factor(a), out=b)
+
+    return run
+
+
 def _register_elementwise_grad(op_type, body, same_shape):
-    @kernel(op_type)
+    @kernel(op_type, fresh=True,
+            inplace=_scaled_grad_inplace if op_type in _SCALED_GRADS else None)
     def _factory(ctx):
         xp = ctx.xp
         dtype = ctx.output_np_dtype()

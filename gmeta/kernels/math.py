@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from gmeta import errors
-from gmeta.kernels import kernel
+from gmeta.kernels import inplace_binary, inplace_unary, kernel
 
 
 def _invalid(op, message):
@@ -46,7 +46,7 @@ _BINARY = {
 
 
 def _register_binary(op_type, fn_name):
-    @kernel(op_type)
+    @kernel(op_type, inplace=inplace_binary(fn_name))
     def factory(ctx):
         xp, op = ctx.xp, ctx.op
         fn, asarray = getattr(xp, fn_name), xp.asarray
@@ -111,7 +111,14 @@ def _trunc_div(xp):
     return body
 
 
-@kernel("RealDiv", "Div", "FloorDiv", "TruncateDiv")
+def _div_inplace(ctx, ks, regular):
+    """Float RealDiv/Div (``true_divide``) write into a dying input."""
+    if ctx.type in ("FloorDiv", "TruncateDiv") or _is_int(ctx.input_dtypes[0]):
+        return None
+    return inplace_binary("true_divide")(ctx, ks, regular)
+
+
+@kernel("RealDiv", "Div", "FloorDiv", "TruncateDiv", inplace=_div_inplace)
 def _div(ctx):
     xp, op_type = ctx.xp, ctx.type
     if not _is_int(ctx.input_dtypes[0]):
@@ -208,7 +215,8 @@ _UNARY = {
 
 
 def _register_unary(op_type, fn_name):
-    @kernel(op_type)
+    # rint of integers makes floats: no in-place variant (it would not fit its input)
+    @kernel(op_type, inplace=None if fn_name == "rint" else inplace_unary(fn_name))
     def factory(ctx):
         fn, asarray = getattr(ctx.xp, fn_name), ctx.xp.asarray
         dtype = ctx.output_np_dtype(0)
@@ -440,7 +448,7 @@ def _arg_reduce(ctx):
 
 
 # -- matmul and friends ----------------------------------------------------------------------------
-@kernel("MatMul", "SparseMatMul")
+@kernel("MatMul", "SparseMatMul", fresh=True)
 def _matmul(ctx):
     xp, op = ctx.xp, ctx.op
     ta, tb = bool(ctx.attr("transpose_a", False)), bool(ctx.attr("transpose_b", False))
@@ -459,7 +467,7 @@ def _matmul(ctx):
     return run
 
 
-@kernel("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3")
+@kernel("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", fresh=True)
 def _batch_matmul(ctx):
     xp, op, op_type = ctx.xp, ctx.op, ctx.type
     adj_x, adj_y = bool(ctx.attr("adj_x", False)), bool(ctx.attr("adj_y", False))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from gmeta import errors
-from gmeta.kernels import kernel
+from gmeta.kernels import kernel, same_dtype
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -72,8 +72,19 @@ _ACTIVATIONS = {
 }
 
 
+def _relu_inplace(ctx, ks, regular):
+    if 0 not in same_dtype(ctx, ks):
+        return None
+    maximum, minimum = ctx.xp.maximum, ctx.xp.minimum
+    if ctx.type == "Relu6":
+        return lambda x: minimum(maximum(x, 0, out=x), 6, out=x)
+    return lambda x: maximum(x, 0, out=x)
+
+
 def _register_activation(op_type, body):
-    @kernel(op_type)
+    # every activation returns a new array; Relu and Relu6 can write into a dying input
+    @kernel(op_type, fresh=True,
+            inplace=_relu_inplace if op_type in ("Relu", "Relu6") else None)
     def _factory(ctx):
         xp = ctx.xp
         dtype = ctx.output_np_dtype()
@@ -126,7 +137,7 @@ _register_activation("LogSoftmax", _over_last_axis(_log_softmax))
 
 
 # -- bias ----------------------------------------------------------------------------------------
-def _bias_add_factory(ctx, nchw):
+def _bias_add_factory(ctx, nchw, inplace=False):
     xp = ctx.xp
 
     def run(value, bias):
@@ -140,25 +151,34 @@ def _bias_add_factory(ctx, nchw):
                             f"tensor: {_dims(bias)} vs. {_dims(value)}")
         if nchw:
             bias = bias.reshape((-1,) + (1,) * (value.ndim - 2))
-        return xp.add(value, bias)
+        return xp.add(value, bias, out=value) if inplace else xp.add(value, bias)
 
     return run
 
 
-@kernel("BiasAdd")
+def _bias_add_inplace(ctx, ks, regular):
+    """BiasAdd into a dying ``value`` (the output always has its shape)."""
+    if 0 not in same_dtype(ctx, ks):
+        return None
+    fmt = ctx.attr("data_format", b"NHWC") if ctx.type == "BiasAdd" else "NHWC"
+    fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
+    return _bias_add_factory(ctx, fmt.startswith("NC"), inplace=True)
+
+
+@kernel("BiasAdd", inplace=_bias_add_inplace)
 def _bias_add(ctx):
     fmt = ctx.attr("data_format", b"NHWC")
     fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
     return _bias_add_factory(ctx, fmt.startswith("NC"))
 
 
-@kernel("BiasAddV1")
+@kernel("BiasAddV1", inplace=_bias_add_inplace)
 def _bias_add_v1(ctx):
     return _bias_add_factory(ctx, False)
 
 
 # -- cross entropies -----------------------------------------------------------------------------
-@kernel("SparseSoftmaxCrossEntropyWithLogits")
+@kernel("SparseSoftmaxCrossEntropyWithLogits", fresh=True)
 def _sparse_xent(ctx):
     xp = ctx.xp
     dtype = ctx.output_np_dtype(0)
@@ -219,7 +239,7 @@ def _broadcast_2d(ctx, a, b):
     return shape
 
 
-@kernel("SoftmaxCrossEntropyWithLogits")
+@kernel("SoftmaxCrossEntropyWithLogits", fresh=True)
 def _softmax_xent(ctx):
     xp = ctx.xp
     dtype = ctx.output_np_dtype(0)

@@ -436,7 +436,99 @@ def _register_algorithm(algo, dense, sparse):
         def _factory(ctx, factory=factory, formula=formula, returns_ref=returns_ref):
             return factory(ctx, formula, returns_ref)
 
-        kernel(op_type)(_factory)
+        inplace = None if is_sparse else _INPLACE.get(op_type)
+        kernel(op_type, inplace=inplace)(_factory)
+
+
+def _sgd_inplace(ctx, ks, regular):
+    """(Resource)ApplyGradientDescent with a dying ``delta`` (memory planning): ``delta * alpha``
+    is computed in ``delta``'s buffer, and a resource variable (copy-on-write) takes
+    ``var - delta * alpha`` in that buffer too, so the update allocates nothing."""
+    if 2 not in ks:
+        return None
+    xp, op = ctx.xp, ctx.op
+    multiply, subtract = xp.multiply, xp.subtract
+
+    def fits(var, alpha, delta):
+        return alpha.ndim == 0 and delta.shape == var.shape and delta.dtype == var.dtype and \
+            alpha.dtype == var.dtype
+
+    if ctx.type == "ApplyGradientDescent":
+        def run(ref, alpha, delta):
+            var = read_ref(ref, op)
+            if fits(var, alpha, delta) and _writable(var):
+                subtract(var, multiply(delta, alpha, out=delta), out=var)
+                return ref
+            return regular(ref, alpha, delta)
+    else:
+        def run(ref, alpha, delta):
+            var = read_ref(ref, op)
+            if fits(var, alpha, delta) and delta.flags.c_contiguous:
+                ref.value = subtract(var, multiply(delta, alpha, out=delta), out=delta)
+                return None
+            return regular(ref, alpha, delta)
+
+    return run
+
+
+def _momentum_inplace(xp, s):
+    accum, g = s["accum"], s["grad"]
+    xp.add(xp.multiply(accum, s["momentum"], out=accum), g, out=accum)
+    xp.subtract(s["var"], xp.multiply(accum, s["lr"], out=g), out=s["var"])
+
+
+def _adam_inplace(xp, s):
+    m, v, g, var = s["m"], s["v"], s["grad"], s["var"]
+    b1, b2 = s["beta1"], s["beta2"]
+    alpha = s["lr"] * np.sqrt(1 - s["beta2_power"]) / (1 - s["beta1_power"])
+    u = xp.multiply(g, g)  # v + (g * g - v) * (1 - b2)
+    xp.add(v, xp.multiply(xp.subtract(u, v, out=u), 1 - b2, out=u), out=v)
+    xp.add(m, xp.multiply(xp.subtract(g, m, out=g), 1 - b1, out=g), out=m)  # m + (g-m)*(1-b1)
+    denom = xp.add(xp.sqrt(v, out=u), s["epsilon"], out=u)
+    xp.subtract(var, xp.divide(xp.multiply(m, alpha, out=g), denom, out=g), out=var)
+
+
+# op type -> (the formula in the arrays' own buffers, the attrs it does not cover)
+_FUSED = {"ApplyMomentum": (_momentum_inplace, "use_nesterov"),
+          "ApplyAdam": (_adam_inplace, "use_nesterov")}
+
+
+def _fused_inplace(ctx, ks, regular):
+    """ApplyMomentum / ApplyAdam (ref variables, dense) with a dying ``grad`` (memory planning):
+    the formula of ``_ALGORITHMS``, operation for operation (so bit for bit), written into the
+    variable's and slots' own arrays with the gradient's buffer as scratch, instead of new arrays
+    copied in by :func:`store`."""
+    body, attr = _FUSED[ctx.type]
+    sig = _Signature(ctx.type)
+    gi = sig.grad[0]
+    if gi not in ks or ctx.attr(attr, False):
+        return None
+    xp, op = ctx.xp, ctx.op
+    slots, scalars = sig.slots, sig.scalars
+
+    def run(*args):
+        g = args[gi]
+        shape, dtype = g.shape, g.dtype
+        s = {"grad": g}
+        for i, name in slots:
+            a = read_ref(args[i], op)
+            if a.shape != shape or a.dtype != dtype or not _writable(a) or \
+                    any(a is b for b in s.values()):
+                return regular(*args)
+            s[name] = a
+        for i, name in scalars:
+            a = args[i]
+            if a.ndim != 0 or a.dtype != dtype:
+                return regular(*args)
+            s[name] = a
+        body(xp, s)
+        return args[0]
+
+    return run
+
+
+_INPLACE = {"ApplyGradientDescent": _sgd_inplace, "ResourceApplyGradientDescent": _sgd_inplace,
+            "ApplyMomentum": _fused_inplace, "ApplyAdam": _fused_inplace}
 
 
 for _algo, (_dense, _sparse) in _ALGORITHMS.items():
