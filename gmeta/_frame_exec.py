@@ -289,6 +289,7 @@ def _compile(key, frame_ops, enters, exits, ctrl_inputs, order, phase, merge_pai
     where: dict = {}  # slot -> LocalDevice (placement only)
     template: dict = {}
     steps = ([], [], [])
+    kernels = ({}, {}, {})  # per phase: step index -> (device type, xp, GPU or None, closure)
     copies = ({}, {}, {})  # per phase: (slot, device name) -> slot of the copy
     devices: dict = {}
 
@@ -391,6 +392,8 @@ def _compile(key, frame_ops, enters, exits, ctrl_inputs, order, phase, merge_pai
             template[outs[0]] = fn()
             continue
         out = outs[0] if executor._single_output(op) else tuple(outs)
+        kernels[ph][len(steps[ph])] = (device_type, xp,
+                                       dev if dev is not None and dev.real_gpu else None, fn)
         steps[ph].append((fn, tuple(ins), out, op))
     # NextIteration values -> Merges (after the body)
     merge_next = []
@@ -401,6 +404,11 @@ def _compile(key, frame_ops, enters, exits, ctrl_inputs, order, phase, merge_pai
                            _conversion(n._outputs[0], s, dev, where, stats, m, executor)))
     exit_slots = [slot_of[x._outputs[0]] for x in exits]
     pred = slot_of[pred_tensor]
+    if executor.INPLACE:  # kernels write into inputs dying with them (executor._plan_memory)
+        protected = set(template) | set(enter_slots) | set(exit_slots) | {pred}
+        protected.update(m for m, _, _ in merge_init)
+        protected.update(s for _, s, _ in merge_next)  # read again after the body
+        _plan_frame_memory(steps, kernels, protected, n_slots, state, executor)
     next_op = next(iter(merge_pairs.values()))[1] if merge_pairs else exits[0]
     graph = next_op._graph
 
@@ -415,6 +423,22 @@ def _compile(key, frame_ops, enters, exits, ctrl_inputs, order, phase, merge_pai
                         merge_init, merge_next, tuple(steps[_PRE]), tuple(steps[_BODY]),
                         tuple(steps[_EXIT]), pred, exit_slots, next_op, graph)
     return sf
+
+
+def _plan_frame_memory(steps, kernels, protected, n_slots, state, executor) -> None:
+    """executor._plan_memory over one iteration's steps (condition, body, then exit, the order
+    they run in), each phase's list rebound in place."""
+    combined, index = [], {}
+    for ph in (_PRE, _BODY, _EXIT):
+        for i, info in kernels[ph].items():
+            index[len(combined) + i] = info
+        combined.extend(steps[ph])
+    executor._plan_memory(combined, index, protected, n_slots, state)
+    start = 0
+    for ph in (_PRE, _BODY, _EXIT):
+        n = len(steps[ph])
+        steps[ph][:] = combined[start:start + n]
+        start += n
 
 
 def _conversion(t, s, dev, where, stats, consumer, executor):
@@ -480,4 +504,5 @@ def _runner(name, template, enter_slots, merge_init, merge_next, pre, body, exit
         _run_steps(exit_steps, vals)
         return [vals[s] for s in exit_slots]
 
+    run.steps = (pre, body, exit_steps)  # for inspection (tests)
     return run

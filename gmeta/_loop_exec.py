@@ -72,7 +72,7 @@ _NORMAL, _MERGE, _SWITCH, _ENTER, _EXIT, _NEXT = range(6)
 class _Node:
     __slots__ = ("id", "op", "fn", "kind", "n_in", "base", "edges", "ctrl", "pending0", "n_data",
                  "fixed", "deref", "convert", "single", "n_out", "fetch", "frame_name",
-                 "constant", "trigger", "from_enter", "parallel", "inputs", "ctrl_in")
+                 "constant", "trigger", "from_enter", "parallel", "inputs", "ctrl_in", "kinfo")
 
 
 class _Iteration:
@@ -139,6 +139,7 @@ def compile_loop_plan(needed, fetches, targets, feeds, state, device_type, xp, p
         if unit.__class__ is _frame_exec.StaticFrame:
             n.op = unit.enters[0]
             n.fn = unit.runner
+            n.kinfo = None
             n.kind = _NORMAL
             n.from_enter = False
             n.single = False
@@ -163,6 +164,7 @@ def compile_loop_plan(needed, fetches, targets, feeds, state, device_type, xp, p
             if dev is not None and dev.real_gpu:
                 fn = executor._on_device(fn, dev)
             n.op, n.fn = op, fn
+            n.kinfo = (device_type, xp, dev if dev is not None and dev.real_gpu else None, fn)
             t = op._type
             n.kind = (_MERGE if t in _MERGE_TYPES else _SWITCH if t in _SWITCH_TYPES else
                       _ENTER if t in ENTER_TYPES else _EXIT if t in EXIT_TYPES else
@@ -230,7 +232,8 @@ def compile_loop_plan(needed, fetches, targets, feeds, state, device_type, xp, p
         n.inputs = n.ctrl_in = None
 
     if frames and all(n.kind == _NORMAL for n in nodes):  # no dataflow left: one step list
-        plan = _straight_plan(nodes, frames, fetches, targets, feeds, producer, stats, ops)
+        plan = _straight_plan(nodes, frames, fetches, targets, feeds, producer, stats, ops,
+                              state)
         if plan is not None:
             return plan
 
@@ -272,7 +275,7 @@ def compile_loop_plan(needed, fetches, targets, feeds, state, device_type, xp, p
     return plan
 
 
-def _straight_plan(nodes, frames, fetches, targets, feeds, producer, stats, ops):
+def _straight_plan(nodes, frames, fetches, targets, feeds, producer, stats, ops, state):
     """A plan of steps, as executor.compile_plan makes, when every loop frame of ``nodes`` is a
     straight-line node (gmeta/_frame_exec.py) and no ``cond`` is left: nothing can be dead,
     so the nodes run in one topological order."""
@@ -314,6 +317,7 @@ def _straight_plan(nodes, frames, fetches, targets, feeds, producer, stats, ops)
             out_slot[(n.id, o)] = n_slots
             n_slots += 1
     steps = []
+    kernels: dict = {}  # step index -> (device type, xp, GPU or None, closure)
     for n in order:
         ins = []
         fixed = dict(n.fixed)
@@ -332,14 +336,20 @@ def _straight_plan(nodes, frames, fetches, targets, feeds, producer, stats, ops)
             ins.append(s)
         outs = tuple(out_slot[(n.id, o)] for o in range(n.n_out))
         out = outs[0] if n.single else outs
+        if n.kinfo is not None:
+            kernels[len(steps)] = n.kinfo
         steps.append((n.fn, tuple(ins), out, n.op))
+    fetch_slots = [feed_slot_of[t] if t in feed_slot_of else out_slot[producer[t]]
+                   for t in fetches]
+    if executor.INPLACE:  # kernels write into inputs dying with them (executor._plan_memory)
+        executor._plan_memory(steps, kernels, set(feed_slots) | set(fetch_slots), n_slots,
+                              state)
     plan = _straight_plan_class()()
     plan.steps = steps
     plan.n_slots = n_slots
     plan.template = [None] * n_slots
     plan.feed_slots = feed_slots
-    plan.fetch_slots = [feed_slot_of[t] if t in feed_slot_of else out_slot[producer[t]]
-                        for t in fetches]
+    plan.fetch_slots = fetch_slots
     plan.copy_fetch = [i for i, t in enumerate(fetches)
                        if not (t.dtype.is_ref_dtype or t.dtype in (dtypes.resource,
                                                                    dtypes.variant))]

@@ -224,3 +224,27 @@ def test_loop_that_never_runs_and_loop_in_untaken_branch(monkeypatch):
     assert static == dynamic
     assert [float(v[0]) for v in static] == [2.0, 6.0, 18.0, 4374.0]
     assert [int(v[1]) for v in static] == [4, 10, 4, 70]
+
+
+def test_frames_write_into_dying_buffers_and_match_without(monkeypatch):
+    from gmeta import executor
+
+    def run():
+        losses, variables, plan, _ = _lstm_steps()
+        rewritten = [s[3].type for s in plan.steps if hasattr(s[0], "_inplace")]
+        for s in plan.steps:
+            for phase in getattr(s[0], "steps", ()):
+                rewritten += [t[3].type for t in phase if hasattr(t[0], "_inplace")]
+        return losses, variables, rewritten
+
+    (l1, v1, r1), (l2, v2, r2) = _run_both(monkeypatch, run)
+    monkeypatch.setattr(executor, "INPLACE", False)
+    l3, v3, r3 = run()
+    # gradient-loop activations dying in place (the forward values pushed on stacks never do)
+    assert r1.count("SigmoidGrad") == 3 and r1.count("TanhGrad") == 2, r1
+    assert r3 == []
+    np.testing.assert_array_equal(l1, l3)
+    np.testing.assert_array_equal(l1, l2)
+    for name in v1:
+        np.testing.assert_array_equal(v1[name], v3[name], err_msg=name)
+
