@@ -43,6 +43,9 @@ _METADATA_ONLY = frozenset(["Shape", "ShapeN", "Size", "Rank"])
 # value of at least _RELEASE_MIN_ELEMENTS elements is dropped after the last step reading it,
 # instead of at the end of the run; GMETA_NO_RELEASE=1 turns it off.
 INPLACE = os.environ.get("GMETA_NO_INPLACE", "") in ("", "0")
+# PRUNE_CONDS (``_static_conds``): a v1 cond whose predicate is known when the plan is compiled
+# runs only its taken branch, in a lean plan; GMETA_NO_COND_PRUNING=1 turns it off.
+PRUNE_CONDS = os.environ.get("GMETA_NO_COND_PRUNING", "") in ("", "0")
 RELEASE = os.environ.get("GMETA_NO_RELEASE", "") in ("", "0")
 _RELEASE_MIN_ELEMENTS = 1 << 14  # smaller values cost more time to drop than they hold memory
 _UNKNOWN_DIM = 64  # what a dimension unknown at compile time counts as in that estimate
@@ -265,6 +268,14 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
                             f"{' -> '.join(cycle)} (made through inputs or control "
                             "dependencies)")
 
+    # v1 conds whose predicate is known now (a constant, an unfed placeholder_with_default): the
+    # branch not taken is pruned and Switch/Merge become their live input (a lean plan again)
+    aliases: dict = {}  # Switch / Merge output -> the tensor it forwards
+    if PRUNE_CONDS and any(o._type in _cond_exec.SWITCH_TYPES for o in order):
+        static = _static_conds(order, fed, fetches, targets)
+        if static is not None:
+            order, aliases = static
+
     # -- slots and steps --------------------------------------------------------------------------
     slot_of: dict = {}
     n_slots = 0
@@ -275,6 +286,8 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
         return n_slots - 1
 
     def slot(t):
+        if aliases:
+            t = aliases.get(t, t)
         s = slot_of.get(t)
         if s is None:
             s = slot_of[t] = new_slot()
@@ -327,6 +340,8 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
             host_args = _host_memory_inputs(op, device_type)
         metadata_only = op._type in _METADATA_ONLY
         for i, (t, is_ref) in enumerate(zip(op._inputs, _input_is_ref(op))):
+            if aliases:
+                t = aliases.get(t, t)
             s = slot(t)
             if t.dtype.is_ref_dtype and not is_ref and t not in fed:
                 read = new_slot()  # the value is read right before this consumer runs
@@ -483,6 +498,79 @@ def _with_releases(steps, slots) -> list:
         if d:
             out_steps.append((_releaser(len(d)), (), tuple(d), step[3]))
     return out_steps
+
+
+def _static_bool(t, fed, aliases):
+    """The value of boolean scalar ``t`` when it is known without running anything (a Const,
+    through Identity, an unfed PlaceholderWithDefault, LogicalNot); None otherwise."""
+    flip = False
+    while True:
+        t = aliases.get(t, t)  # through the Switches of enclosing conds already resolved
+        if t in fed:
+            return None
+        op = t._op
+        kind = op._type
+        if kind == "Const":
+            v = op._attr("value")
+            if getattr(v, "size", 0) != 1 or v.dtype != np.bool_:
+                return None
+            return bool(v.reshape(())) != flip
+        if kind == "LogicalNot":
+            flip = not flip
+        elif kind not in ("Identity", "PlaceholderWithDefault", "StopGradient", "Snapshot"):
+            return None
+        t = op._inputs[0]
+
+
+def _static_conds(order, fed, fetches, targets):
+    """``(order, aliases)`` with the branches that cannot be taken pruned from ``order`` (every
+    ``Switch`` predicate known now: :func:`_static_bool`), Switch and Merge removed and their
+    outputs aliased to the tensor they forward; None to keep the dead-tensor plan (a predicate
+    known only when the plan runs, a fetched or targeted dead value, a Merge's value_index read,
+    control edges from or into a Switch or Merge)."""
+    aliases: dict = {}
+    dead: set = set()  # dead tensors
+    dead_ops: set = set()
+    removed: set = set()  # Switch / Merge ops
+    for op in order:
+        kind = op._type
+        ins = [aliases.get(x, x) for x in op._inputs]
+        if kind in _cond_exec.SWITCH_TYPES or kind in ("Merge", "RefMerge"):
+            if op._control_inputs or op._control_outputs:
+                return None
+            removed.add(op)
+            if kind in _cond_exec.SWITCH_TYPES:
+                if ins[0] in dead:
+                    dead.update(op._outputs)
+                    continue
+                taken = _static_bool(ins[1], fed, aliases)
+                if taken is None:
+                    return None
+                aliases[op._outputs[int(taken)]] = ins[0]
+                dead.add(op._outputs[1 - int(taken)])
+            else:
+                if any(c for c in op._outputs[1].consumers()) or op._outputs[1] in fetches:
+                    return None  # value_index: which input arrived
+                live = [x for x in ins if x not in dead]
+                if len(live) > 1:
+                    return None
+                if live:
+                    aliases[op._outputs[0]] = live[0]
+                else:
+                    dead.update(op._outputs)
+            continue
+        if kind == "ControlTrigger" or (kind in ("Enter", "RefEnter", "Exit", "RefExit")):
+            return None
+        if any(x in dead for x in ins) or any(c in dead_ops for c in op._control_inputs):
+            dead_ops.add(op)
+            dead.update(op._outputs)
+    for op in targets:
+        if op in dead_ops or op in removed:
+            return None
+    for t in fetches:
+        if aliases.get(t, t) in dead:
+            return None
+    return [op for op in order if op not in dead_ops and op not in removed], aliases
 
 
 _FOLD_MAX_BYTES = 1 << 24  # folded values are kept with the plan: no more than 16 MiB each
