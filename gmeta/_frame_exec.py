@@ -79,18 +79,9 @@ def frames_of(ops, fed) -> dict | None:
             found = None
             unknown = False
             merge = t in MERGE_TYPES
-            for x in op._inputs:
-                p = x._op
-                if x in fed or p not in needed or (merge and p._type in NEXT_TYPES):
-                    continue
-                f = out_frame(p)
-                if f is None:
-                    unknown = True
-                elif found is None:
-                    found = f
-                elif f != found:
-                    return None
-            for p in op._control_inputs:
+            producers = [x._op for x in op._inputs
+                         if x not in fed and not (merge and x._op._type in NEXT_TYPES)]
+            for p in producers + op._control_inputs:
                 if p not in needed:
                     continue
                 f = out_frame(p)
@@ -452,34 +443,10 @@ def _conversion(t, s, dev, where, stats, consumer, executor):
     return executor._copier(src, dev, stats)
 
 
-def _run_steps(steps, vals):
-    fn = ins = op = None
-    try:
-        for fn, ins, out, op in steps:  # noqa: B007  (op names a failing step)
-            n = len(ins)
-            if n == 1:
-                r = fn(vals[ins[0]])
-            elif n == 2:
-                r = fn(vals[ins[0]], vals[ins[1]])
-            elif n == 0:
-                r = fn()
-            else:
-                r = fn(*[vals[i] for i in ins])
-            if out.__class__ is int:
-                vals[out] = r
-            elif out:
-                for o, v in zip(out, r):
-                    vals[o] = v
-    except Exception as e:
-        from gmeta.executor import _wrap_error
-
-        args = [vals[i] for i in ins] if ins else ()
-        raise _wrap_error(e, op, args) from (None if isinstance(e, errors.OpError) else e)
-
-
 def _runner(name, template, enter_slots, merge_init, merge_next, pre, body, exit_steps, pred,
             exit_slots, next_op, graph):
     from gmeta import _loop_exec
+    from gmeta.executor import run_steps as _run_steps
 
     def run(*enter_values):
         vals = template.copy()

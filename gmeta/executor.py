@@ -153,32 +153,37 @@ class Plan:
         vals = self.template.copy()  # values known when the plan was compiled (constants)
         for slot, value in zip(self.feed_slots, feed_values):
             vals[slot] = value
-        op = ins = None
-        try:
-            with np.errstate(all="ignore"):
-                for step in self.steps:
-                    fn, ins, out, op = step  # op is kept for the error of a failing kernel
-                    n = len(ins)
-                    if n == 1:
-                        r = fn(vals[ins[0]])
-                    elif n == 2:
-                        r = fn(vals[ins[0]], vals[ins[1]])
-                    elif n == 0:
-                        r = fn()
-                    else:
-                        r = fn(*[vals[i] for i in ins])
-                    if out.__class__ is int:
-                        vals[out] = r
-                    elif out:
-                        for o, v in zip(out, r):
-                            vals[o] = v
-        except Exception as e:  # every kernel error leaves with its node named
-            args = [vals[i] for i in ins] if ins else ()
-            raise _wrap_error(e, op, args) from (None if isinstance(e, errors.OpError) else e)
+        with np.errstate(all="ignore"):
+            run_steps(self.steps, vals)
         out = [vals[i] for i in self.fetch_slots]
         for i in self.copy_fetch:
             out[i] = out[i].copy()
         return out
+
+
+def run_steps(steps, vals) -> None:
+    """Runs plan steps ``(kernel, input slots, output slot or slots, op)`` over ``vals``; a
+    failing kernel's error leaves naming its node (``_wrap_error``)."""
+    ins = op = None
+    try:
+        for fn, ins, out, op in steps:  # noqa: B007  (op names a failing step)
+            n = len(ins)
+            if n == 1:
+                r = fn(vals[ins[0]])
+            elif n == 2:
+                r = fn(vals[ins[0]], vals[ins[1]])
+            elif n == 0:
+                r = fn()
+            else:
+                r = fn(*[vals[i] for i in ins])
+            if out.__class__ is int:
+                vals[out] = r
+            elif out:
+                for o, v in zip(out, r):
+                    vals[o] = v
+    except Exception as e:  # every kernel error leaves with its node named
+        args = [vals[i] for i in ins] if ins else ()
+        raise _wrap_error(e, op, args) from (None if isinstance(e, errors.OpError) else e)
 
 
 def bind_kernel(op, device_type, xp, state):

@@ -31,6 +31,7 @@ DATA = os.path.join(HERE, "fixtures", "data")
 sys.path.insert(0, os.path.join(HERE, "fixtures"))
 
 import nn_builder_cases as C  # noqa: E402
+from graph_diff import node_diffs as _node_diffs  # noqa: E402
 
 _SPEC = json.load(open(os.path.join(DATA, "nn_builders.json")))
 _NPZ = np.load(os.path.join(DATA, "nn_builders.npz"))
@@ -55,23 +56,6 @@ def _build(case):
             feeds, outs = C.build_case(gm, case)
     return g, feeds, outs
 
-
-def _node_diffs(theirs, mine) -> list:
-    want = {n.name: n for n in theirs}
-    got = {n.name: n for n in mine}
-    out = [f"missing {k} ({n.op})" for k, n in want.items() if k not in got]
-    out += [f"extra {k} ({n.op})" for k, n in got.items() if k not in want]
-    for k, n in want.items():
-        m = got.get(k)
-        if m is None:
-            continue
-        if (m.op, list(m.input), m.device) != (n.op, list(n.input), n.device):
-            out.append(f"{k}: {m.op} {list(m.input)} {m.device!r}, TF: {n.op} {list(n.input)} "
-                       f"{n.device!r}")
-        for a in sorted(set(m.attr) | set(n.attr)):
-            if a not in m.attr or a not in n.attr or m.attr[a] != n.attr[a]:
-                out.append(f"{k}: attr {a} = {m.attr.get(a)}, TF: {n.attr.get(a)}")
-    return out
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

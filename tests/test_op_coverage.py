@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 import gmeta as gm
-from gmeta.framework.tensor_util import make_ndarray
 from gmeta.proto import GraphDef
 
 HERE = os.path.dirname(__file__)
@@ -23,6 +22,7 @@ DATA = os.path.join(HERE, "fixtures", "data")
 sys.path.insert(0, os.path.join(HERE, "fixtures"))
 
 import op_coverage_cases as C  # noqa: E402
+from graph_diff import node_diffs as _node_diffs  # noqa: E402
 
 _SPEC = json.load(open(os.path.join(DATA, "op_coverage.json")))
 _NPZ = np.load(os.path.join(DATA, "op_coverage.npz"))
@@ -44,31 +44,6 @@ def _build(case):
     return g, feeds, outs
 
 
-def _attr_equal(a, b) -> bool:
-    if a == b:
-        return True
-    if a.HasField("tensor") and b.HasField("tensor"):
-        x, y = make_ndarray(a.tensor), make_ndarray(b.tensor)
-        return x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y)
-    return False
-
-
-def _node_diffs(theirs, mine) -> list:
-    want = {n.name: n for n in theirs}
-    got = {n.name: n for n in mine}
-    out = [f"missing {k} ({n.op})" for k, n in want.items() if k not in got]
-    out += [f"extra {k} ({n.op})" for k, n in got.items() if k not in want]
-    for k, n in want.items():
-        m = got.get(k)
-        if m is None:
-            continue
-        if (m.op, list(m.input), m.device) != (n.op, list(n.input), n.device):
-            out.append(f"{k}: {m.op} {list(m.input)} {m.device!r}, TF: {n.op} {list(n.input)} "
-                       f"{n.device!r}")
-        for a in sorted(set(m.attr) | set(n.attr)):
-            if a not in m.attr or a not in n.attr or not _attr_equal(m.attr[a], n.attr[a]):
-                out.append(f"{k}: attr {a} = {m.attr.get(a)}, TF: {n.attr.get(a)}")
-    return out
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
