@@ -29,10 +29,17 @@ class _DefaultStack(threading.local):
 _graph_stack = _DefaultStack()
 
 
-def _TRUE_ATTR():
-    from gmeta.proto import AttrValue
+_TRUE: list = []
 
-    return AttrValue(b=True)
+
+def _TRUE_ATTR():
+    """``AttrValue(b=True)``, one instance shared by the ops that carry it (attrs are replaced,
+    never changed in place)."""
+    if not _TRUE:
+        from gmeta.proto import AttrValue
+
+        _TRUE.append(AttrValue(b=True))
+    return _TRUE[0]
 
 
 class _ControlDependencies:
@@ -57,7 +64,8 @@ class Graph:
     def __init__(self):
         self._nodes_by_name: dict[str, Operation] = {}
         self._nodes: list[Operation] = []
-        self._consumers: dict[Tensor, list[Operation]] = {}
+        self._consumer_lists: dict[Tensor, list[Operation]] = {}  # see _consumers
+        self._unlinked: list[Operation] = []  # added ops _consumer_lists does not list yet
         self._version = 0
         self._next_id = 0
         self._names_in_use: dict[str, int] = {}
@@ -114,6 +122,23 @@ class Graph:
             yield self
         finally:
             _graph_stack.stack.pop()
+
+    @property
+    def _consumers(self) -> dict:
+        """Tensor -> the operations that read it, in the order they were added. Filled in on
+        first use: a bulk import adds tens of thousands of inputs nobody may ask about."""
+        if self._unlinked:
+            with self._lock:
+                ops, self._unlinked = self._unlinked, []
+                consumers = self._consumer_lists
+                for op in ops:
+                    for t in op._inputs:
+                        users = consumers.get(t)
+                        if users is None:
+                            consumers[t] = [op]
+                        else:
+                            users.append(op)
+        return self._consumer_lists
 
     # -- names ----------------------------------------------------------------------------------
     def unique_name(self, name: str, mark_as_used: bool = True) -> str:
@@ -244,16 +269,20 @@ class Graph:
             return
         current = {op for ctl in self._control_stack for op in ctl.control_inputs}
         ops = []
+        true = _TRUE_ATTR()
         for c in control_inputs:
-            if hasattr(c, "_as_graph_element_for_control"):
-                c = c._as_graph_element_for_control()
-            c = self.as_graph_element(c)
-            op = c.op if isinstance(c, Tensor) else c
+            if c.__class__ is Operation and c._graph is self:
+                op = c  # what the conversions below make of it
+            else:
+                if hasattr(c, "_as_graph_element_for_control"):
+                    c = c._as_graph_element_for_control()
+                c = self.as_graph_element(c)
+                op = c.op if isinstance(c, Tensor) else c
             if op not in current:
                 ops.append(op)
                 current.add(op)
                 # TF marks every op used through this API (an attr it exports).
-                op._set_attr("_has_manual_control_dependencies", _TRUE_ATTR())
+                op._set_attr("_has_manual_control_dependencies", true)
         self._control_stack.append(_ControlDependencies(ops))
         try:
             yield
@@ -332,8 +361,7 @@ class Graph:
             op._id = self._next_id
             self._nodes_by_name[op._name] = op
             self._nodes.append(op)
-            for t in op._inputs:
-                self._consumers.setdefault(t, []).append(op)
+            self._unlinked.append(op)  # its inputs' consumer lists (see _consumers)
             for c in control:
                 op._control_inputs.append(c)
                 c._control_outputs.append(op)
@@ -342,27 +370,29 @@ class Graph:
         if ctx is not None:  # a cond branch captures the outside tensors its new ops read
             ctx.add_op(op)
 
-    def _add_imported_ops(self, ops, controls: dict) -> None:
-        """``_add_op`` for a whole import at once (``controls``: op -> its control inputs)."""
+    def _add_imported_ops(self, ops, controls: dict, by_name=None) -> None:
+        """``_add_op`` for a whole import at once (``controls``: op -> its control inputs;
+        ``by_name``: ``{op.name: op}`` in the order of ``ops``, when the caller has it; the
+        graph keeps it, so the caller must not change it afterwards)."""
         ctx = self._control_flow_context
         with self._lock:
-            nodes_by_name = self._nodes_by_name
-            consumers = self._consumers
             next_id = self._next_id
             for op in ops:
                 next_id += 1
                 op._id = next_id
-                nodes_by_name[op._name] = op
-                for t in op._inputs:
-                    users = consumers.get(t)
-                    if users is None:
-                        consumers[t] = [op]
-                    else:
-                        users.append(op)
-                for c in controls.get(op, ()):
-                    op._control_inputs.append(c)
-                    c._control_outputs.append(op)
+            if by_name is None:
+                by_name = {op._name: op for op in ops}
+            if self._nodes_by_name:
+                self._nodes_by_name.update(by_name)
+            else:  # the first ops of the graph: the caller's map is the graph's (no copy)
+                self._nodes_by_name = by_name
+            if controls:
+                for op in ops:
+                    for c in controls.get(op, ()):
+                        op._control_inputs.append(c)
+                        c._control_outputs.append(op)
             self._nodes.extend(ops)
+            self._unlinked.extend(ops)
             self._next_id = next_id
             self._version += len(ops)
         if ctx is not None:
@@ -425,8 +455,13 @@ class Graph:
                 if not sep:
                     if allow_operation:
                         return op
-                elif allow_tensor and index.isdigit() and int(index) < len(op._outputs):
-                    return op._outputs[int(index)]
+                elif allow_tensor:
+                    outputs = op._outputs
+                    if index == "0":
+                        if outputs:
+                            return outputs[0]
+                    elif index.isdigit() and int(index) < len(outputs):
+                        return outputs[int(index)]
         with self._lock:
             return self._as_graph_element_locked(obj, allow_tensor, allow_operation)
 

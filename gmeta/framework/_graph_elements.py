@@ -244,21 +244,28 @@ class Operation:
     def _decode_recorded_shapes(self) -> list:
         """Static shapes from an imported node's ``_output_shapes`` (TF's inference when it
         wrote the file); shape inference where the record is missing or does not fit."""
+        outputs = self._outputs
         av = self._attrs.get("_output_shapes")
-        shapes = None
-        if av is not None and len(av.list.shape) == len(self._outputs):
-            shapes = [TensorShape._from_proto(p) for p in av.list.shape]
-        for i, t in enumerate(self._outputs):
+        if av is not None:
+            key = av.SerializeToString()
+            shapes = _RECORDED_SHAPES.get(key)
+            if shapes is None:
+                shapes = _recorded_shapes(av, key)
+            if len(shapes) == len(outputs):
+                for t, shape in zip(outputs, shapes):
+                    if t._shape is None:
+                        t._shape = shape
+                return [t._shape for t in outputs]
+        for t in outputs:
             if t._shape is None:
-                t._shape = shapes[i] if shapes is not None else TensorShape(None)
-        if shapes is None:
-            from gmeta.framework import shape_inference
+                t._shape = TensorShape(None)
+        from gmeta.framework import shape_inference
 
-            try:
-                shape_inference.infer(self)
-            except ValueError:
-                pass
-        return [t._shape for t in self._outputs]
+        try:
+            shape_inference.infer(self)
+        except ValueError:
+            pass
+        return [t._shape for t in outputs]
 
     def _own_attrs(self) -> dict:
         """The attrs as a dict this op owns (an imported node's attr map is copied on first
@@ -306,6 +313,55 @@ class Operation:
 
     def __str__(self):
         return str(self.node_def)
+
+
+_RECORDED_SHAPES: dict = {}  # serialized _output_shapes AttrValue -> its TensorShapes
+
+
+def _recorded_shapes(av, key) -> tuple:
+    """The TensorShapes the ``_output_shapes`` AttrValue ``av`` (serialized: ``key``) lists,
+    decoded once per distinct value (TensorShapes are immutable: tensors share them; a model's
+    variables repeat a few shapes, and reading the dims of a parsed proto is what costs)."""
+    shapes = tuple(TensorShape._from_proto(p) for p in av.list.shape)
+    if len(_RECORDED_SHAPES) >= 4096:
+        _RECORDED_SHAPES.clear()
+    _RECORDED_SHAPES[key] = shapes
+    return shapes
+
+
+def _new_operation(graph, name, op_type, inputs, output_types, attrs, op_def, device="",
+                   shapes_recorded=False) -> Operation:
+    """``Operation(...)`` with the same arguments, field for field, without the generic
+    constructor's calls and copies (``inputs`` is kept as the list given): bulk builders make
+    one per node, tens of thousands for an imported MetaGraph."""
+    op = _new(Operation)
+    op._graph = graph
+    op._name = name
+    op._type = op_type
+    op._inputs = inputs
+    op._control_inputs = []
+    op._control_outputs = []
+    op._attrs = attrs
+    op._op_def = op_def
+    op._device = device
+    op._id = 0
+    op._traceback = None
+    op._full_type = None
+    op._attr_wire = None
+    if len(output_types) == 1:  # most ops
+        t = _new(Tensor)
+        t._op = op
+        t._value_index = 0
+        t._dtype = output_types[0]
+        t._shape = None if shapes_recorded else TensorShape(None)
+        op._outputs = [t]
+    else:
+        op._outputs = [Tensor(op, i, dtype, shapes_recorded)
+                       for i, dtype in enumerate(output_types)]
+    return op
+
+
+_new = object.__new__
 
 
 def _device_string(device) -> str:

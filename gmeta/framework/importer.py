@@ -11,13 +11,12 @@ returned rename map lets callers (import_meta_graph) make collections follow the
 
 from __future__ import annotations
 
-
 from gmeta import dtypes
 from gmeta.devices import spec as device_spec
 from gmeta.framework import op_def_library
 from gmeta.framework import ops as ops_lib
 from gmeta.framework._gc import paused_gc
-from gmeta.framework._graph_elements import Operation
+from gmeta.framework._graph_elements import _new_operation
 
 
 def _parse_input(s: str):
@@ -38,15 +37,16 @@ def _copy_attr(av):
     return out
 
 
-def _renamed_prefix(name: str, renames: dict, prefix: str) -> str:
+def _renamed_prefix(name: str, new_ops: dict, prefix: str) -> str:
     """``prefix + name``, with its longest enclosing scope that was renamed on import replaced,
-    so a uniquified ``w`` -> ``w_1`` takes ``w/read`` -> ``w_1/read`` along (as TF's importer)."""
+    so a uniquified ``w`` -> ``w_1`` takes ``w/read`` -> ``w_1/read`` along (as TF's importer).
+    ``new_ops``: the operations imported so far by their names in the file."""
     cut = name.rfind("/")
     while cut > 0:
         head = name[:cut]
-        new_head = renames.get(head)
-        if new_head is not None and new_head != prefix + head:
-            return new_head + name[cut:]
+        op = new_ops.get(head)
+        if op is not None and op._name != prefix + head:
+            return op._name + name[cut:]
         cut = name.rfind("/", 0, cut)
     return prefix + name
 
@@ -107,7 +107,8 @@ _DTYPES = dict(dtypes._BY_ENUM)  # DataType enum -> DType
 class _OpInfo:
     """What the importer needs of one op type, looked up once per import."""
 
-    __slots__ = ("sig", "op_def", "fixed_types", "type_attr", "ref", "defaults", "input_count")
+    __slots__ = ("sig", "op_def", "fixed_types", "type_attr", "ref", "defaults", "default_keys",
+                 "input_count", "by_enum")
 
     def __init__(self, op_type):
         sig = op_def_library.signature(op_type)
@@ -117,10 +118,13 @@ class _OpInfo:
         self.type_attr = None  # the attr that alone decides the single output's dtype
         self.ref = False
         self.defaults = ()
+        self.default_keys = ()
         self.input_count = None  # data inputs when no attr decides how many
+        self.by_enum: dict = {}  # type_attr's DataType enum -> output dtypes (shared, read-only)
         if sig is None:
             return
         self.defaults = sig.defaults
+        self.default_keys = tuple(k for k, _ in sig.defaults)
         outs = sig.output_arg
         if not any(a.number_attr or a.type_list_attr or a.type_attr for a in outs):
             self.fixed_types = op_def_library.output_types_for(sig, {})
@@ -136,7 +140,8 @@ class _OpInfo:
             if self.type_attr is not None:
                 enum = attrs[self.type_attr].type
                 dtype = _DTYPES.get(enum) or dtypes.as_dtype(enum)
-                return [dtype._as_ref if self.ref else dtype]
+                out = self.by_enum[enum] = [dtype._as_ref if self.ref else dtype]
+                return out
             return op_def_library.output_types_for(self.sig, attrs)
         except KeyError as e:
             raise ValueError(f"Node '{name}' ({op_type}) lacks attr {e.args[0]!r}, which its "
@@ -176,102 +181,138 @@ def _import_graph_def(graph_def, input_map, return_elements, name, graph, clear_
     nodes = own.node
     max_index = None  # highest output index each node is read at (only for unknown op types)
     infos: dict = {}
-    new_ops: dict = {}
-    renames: dict = {}
+    new_ops: dict = {}  # file name -> operation
     renamed_any = False
     created = []
-    colocated = []  # (op, its _class attr, its requested device)
-    taken: set = set()
-    recorded_shapes: dict = {}
+    colocated = []  # (op, its _class attr, its requested device, its device before pass 1
+    #                   applied the colocation, or _PENDING when it did not)
+    pending = False  # an op's colocation is left to pass 3 (which then does them all)
+    early_coloc = not prefix  # colocation in pass 1 while every name is as in the file
+    taken = None  # the new names so far, once one differs from prefix + file name
+    unrecorded = []  # operations without _output_shapes (shape inference runs for them)
     controls: dict = {}  # op -> its control inputs
     deferred = []  # (node, op) linked in pass 2
     nodes_by_name = g._nodes_by_name
     used = g._names_in_use
     stack_devices = bool(g._device_stack) and not clear_devices
+    fix_devices = [] if stack_devices or device_map is not None else None  # (op, file device)
+    link_now = not norm_map  # input_map entries are applied in pass 2
     # a fresh graph (names in use: at most the import scope) cannot clash with imported names
     empty_graph = not nodes_by_name and all(k == prefix[:-1].lower() for k in used)
+    file_devices = not clear_devices and device_map is None  # devices as the file has them
+    specs: dict = {}  # op type -> (its _OpInfo and the fields the loop reads of it)
+    new_op = _new_operation
     for node in nodes:
-        name, op_type = node.name, node.op
-        info = infos.get(op_type)
-        if info is None:
+        name = node.name
+        op_type = node.op
+        spec = specs.get(op_type)
+        if spec is None:
             info = infos[op_type] = _OpInfo(op_type)
+            spec = specs[op_type] = (op_type, info, info.fixed_types, info.type_attr,
+                                     info.by_enum, info.default_keys, info.op_def)
+        # (the op type string: one object for all nodes of a type)
+        op_type, info, out_types, type_attr, by_enum, default_keys, op_def = spec
         attrs = node.attr
-        missing = [(k, v) for k, v in info.defaults if k not in attrs]
-        if missing:  # TF's importer adds the attrs a file left out (strip_default_attrs)
-            attrs = dict(attrs.items())
-            attrs.update(missing)
-        recorded = "_output_shapes" in attrs  # TF's shapes; decoded lazily (Tensor.shape)
-        out_types = info.fixed_types
+        for key in default_keys:
+            if key not in attrs:  # TF's importer adds the attrs a file left out
+                attrs = dict(attrs.items())  # (strip_default_attrs)
+                attrs.update([(k, v) for k, v in info.defaults if k not in attrs])
+                break
         if out_types is None:
-            if info.sig is not None:
-                out_types = info.output_types(name, op_type, attrs)
-            else:
-                if max_index is None:
-                    max_index = _max_output_index(nodes)
-                out_types = _unknown_output_types(attrs, max_index.get(name, 0))
-        plain = prefix + name
-        new_name = _renamed_prefix(name, renames, prefix) if renamed_any else plain
-        if new_name in taken or (not empty_graph and (new_name in nodes_by_name or
+            if type_attr is not None:
+                av = attrs.get(type_attr)
+                if av is not None:
+                    out_types = by_enum.get(av.type)
+            if out_types is None:
+                if info.sig is not None:
+                    out_types = info.output_types(name, op_type, attrs)
+                else:
+                    if max_index is None:
+                        max_index = _max_output_index(nodes)
+                    out_types = _unknown_output_types(attrs, max_index.get(name, 0))
+        new_name = prefix + name if prefix else name
+        if renamed_any:
+            new_name = _renamed_prefix(name, new_ops, prefix)
+            if new_name in taken or (not empty_graph and (new_name in nodes_by_name or
+                                                          new_name.lower() in used)):
+                new_name = _unique(g, new_name, taken)
+            taken.add(new_name)
+        elif name in new_ops or (not empty_graph and (new_name in nodes_by_name or
                                                       new_name.lower() in used)):
+            taken = {op._name for op in created}
             new_name = _unique(g, new_name, taken)
-        if new_name != plain:
+            taken.add(new_name)
             renamed_any = True
-        taken.add(new_name)
-        renames[name] = new_name
-        if clear_devices:
-            device = ""
-        elif device_map is not None:
-            device = device_map(node) or ""
-        else:
+        if file_devices:
             device = node.device
-        op = Operation(g, new_name, op_type, (), out_types, attrs, info.op_def, device,
-                       recorded)
+        elif clear_devices:
+            device = ""
+        else:
+            device = device_map(node) or ""
+        recorded = "_output_shapes" in attrs  # TF's shapes; decoded lazily (Tensor.shape)
+        op = new_op(g, new_name, op_type, [], out_types, attrs, op_def, device, recorded)
+        if not recorded:
+            unrecorded.append(op)
         if prefix and op_type in ("Enter", "RefEnter") and "frame_name" in attrs:
             frame = _copy_attr(attrs["frame_name"])
             frame.s = prefix.encode() + frame.s  # as TF's importer prefixes loop frames
             op._set_attr("frame_name", frame)
-        if recorded:
-            recorded_shapes[op] = True
         if node.HasField("experimental_type"):
             op._full_type = node.experimental_type
         if stack_devices:
             g._apply_device_functions(op)
+        if fix_devices is not None:
+            fix_devices.append((op, node.device))
         cls = attrs.get("_class")
         if cls is not None:
-            colocated.append((op, cls, device))
+            # colocated with an op imported before (the usual variable -> Assign, read): set
+            # now, while both are at hand; _colocate does it in pass 3 for the others
+            pre = _PENDING
+            if early_coloc and not pending and not renamed_any:
+                top = new_ops.get(_single_target(cls))
+                if top is not None:
+                    pre = op._device
+                    if not clear_devices and top._device and top._device != pre:
+                        op._device = top._device
+                    if op._device and op._device != device:
+                        op._device = device_spec.canonical_name(op._device)
+            if pre is _PENDING:
+                pending = True
+            colocated.append((op, cls, device, pre))
         new_ops[name] = op
-        created.append((node, op))
+        created.append(op)
         # link now when every input is already made (files are usually in topological order);
         # anything else (forward edges, input_map, errors) is left to pass 2
-        inputs = []
-        ctrl = None
-        for inp in node.input:
-            if inp[0] == "^":
-                src_op = new_ops.get(inp[1:])
-                if src_op is None or norm_map:
-                    break
-                if ctrl is None:
-                    ctrl = [src_op]
+        if link_now:
+            inputs = op._inputs
+            ctrl = None
+            for inp in node.input:
+                if inp[0] == "^":
+                    src_op = new_ops.get(inp[1:])
+                    if src_op is None:
+                        break
+                    if ctrl is None:
+                        ctrl = [src_op]
+                    else:
+                        ctrl.append(src_op)
+                    continue
+                if ":" in inp:
+                    src, idx = _parse_input(inp)
                 else:
-                    ctrl.append(src_op)
-                continue
-            if ":" in inp:
-                src, idx = _parse_input(inp)
+                    src, idx = inp, 0
+                src_op = new_ops.get(src)
+                if src_op is None or idx >= len(src_op._outputs):
+                    break
+                inputs.append(src_op._outputs[idx])
             else:
-                src, idx = inp, 0
-            src_op = new_ops.get(src)
-            if src_op is None or norm_map or idx >= len(src_op._outputs):
-                break
-            inputs.append(src_op._outputs[idx])
-        else:
-            want = info.input_count
-            if want is None and info.sig is not None:
-                want = op_def_library.input_count_for(info.sig, op._attrs)
-            if want is None or want == len(inputs):
-                op._inputs = inputs
-                if ctrl is not None:
-                    controls[op] = ctrl
-                continue
+                want = info.input_count
+                if want is None and info.sig is not None:
+                    want = op_def_library.input_count_for(info.sig, op._attrs)
+                if want is None or want == len(inputs):
+                    if ctrl is not None:
+                        controls[op] = ctrl
+                    continue
+            inputs.clear()
         deferred.append((node, op))
 
     # -- pass 2: link inputs -----------------------------------------------------------------------
@@ -324,20 +365,25 @@ def _import_graph_def(graph_def, input_map, return_elements, name, graph, clear_
                          f"[{', '.join(unused)}]")
 
     # -- pass 3: colocation devices, add to the graph, shapes --------------------------------------
-    if colocated:
-        _colocate(g, colocated, renames if renamed_any or prefix else None, new_ops,
-                  clear_devices)
-    if stack_devices or device_map is not None:
-        for node, op in created:
-            if op._device and op._device != node.device:
+    if colocated and (pending or renamed_any):
+        # pass 1 colocated each op as this pass would have, unless one had to wait for its
+        # target or a later name changed: then this pass does them all, in order
+        for op, _, _, pre in colocated:
+            if pre is not _PENDING:
+                op._device = pre
+        _colocate(g, colocated, new_ops, renamed_any or bool(prefix), clear_devices)
+    if fix_devices:
+        for op, device in fix_devices:
+            if op._device and op._device != device:
                 op._device = device_spec.canonical_name(op._device)
-    g._add_imported_ops([op for _, op in created], controls)
-    _mark_all_used(g, [op._name for _, op in created])
-    if len(recorded_shapes) < len(created):
-        _infer_shapes(created, recorded_shapes)
+    g._add_imported_ops(created, controls, None if renamed_any or prefix else new_ops)
+    _mark_all_used(g, [op._name for op in created] if renamed_any or prefix else new_ops)
+    if unrecorded:
+        _infer_shapes(created, unrecorded)
 
-    if _rename_map is not None:
-        _rename_map.update(renames)
+    if _rename_map is not None and (renamed_any or prefix):
+        # left empty when every name is as in the file
+        _rename_map.update({n: op._name for n, op in new_ops.items()})
     if return_elements is None:
         return None
     out = []
@@ -364,33 +410,34 @@ def _max_output_index(nodes) -> dict:
     return max_index
 
 
-def _colocate(g, colocated, renames, new_ops, clear_devices) -> None:
-    """Each ``(op, _class attr, requested device)``: ``loc:@x`` is pointed at x's imported name
-    (``renames``: None when every name is as in the file) and the op takes x's device."""
+def _colocate(g, colocated, new_ops, any_renamed, clear_devices) -> None:
+    """Each ``(op, _class attr, requested device, _)``: ``loc:@x`` is pointed at x's imported
+    name (``any_renamed``: False when every name is as in the file) and the op takes x's
+    device."""
     nodes_by_name = g._nodes_by_name
-    for op, cls, device in colocated:
-        groups = cls.list.s
+    for op, cls, device, _ in colocated:
+        groups = _list_s(cls)
         if not groups:
             continue
-        renamed = []
+        renamed = [] if any_renamed else None  # the groups, pointed at the imported names
         changed = False
         target_device = None
         for s in groups:
             if s.startswith(b"loc:@"):
                 target = s[5:].decode()
                 top = new_ops.get(target)
-                new_target = target if renames is None or top is None else renames[target]
                 if top is None:
                     top = nodes_by_name.get(target)
                     if top is None:
                         raise ValueError(f"Specified colocation to an op that does not exist "
                                          f"during import: {target} in {op.name}")
+                elif renamed is not None and top._name != target:
+                    changed = True
+                    s = b"loc:@" + top._name.encode()
                 if target_device is None and top._device:
                     target_device = top._device
-                if new_target != target:
-                    changed = True
-                    s = b"loc:@" + new_target.encode()
-            renamed.append(s)
+            if renamed is not None:
+                renamed.append(s)
         if changed:
             from gmeta.proto import AttrValue
 
@@ -403,34 +450,62 @@ def _colocate(g, colocated, renames, new_ops, clear_devices) -> None:
             op._device = device_spec.canonical_name(op._device)
 
 
+_PENDING = object()
+
+
+def _single_target(av):
+    """``x`` when the AttrValue ``av`` is exactly ``{list {s: "loc:@x"}}`` (x ASCII, the whole
+    short message ``0A n-2 12 n-4 loc:@x``), else None."""
+    wire = av.SerializeToString()
+    n = len(wire)
+    if 9 <= n < 128 and wire[0] == 0x0A and wire[1] == n - 2 and wire[2] == 0x12 and \
+            wire[3] == n - 4 and wire.startswith(b"loc:@", 4) and wire.isascii():
+        return wire[9:].decode()
+    return None
+
+
+def _list_s(av):
+    """``av.list.s`` of an AttrValue; read from its wire bytes when it is the usual single
+    short string, ``{list {s: X}}`` (``0A n-2 12 n-4 X``, cheaper than the proto API's
+    containers; the bytes decode to nothing else)."""
+    wire = av.SerializeToString()
+    n = len(wire)
+    if 4 <= n < 128 and wire[0] == 0x0A and wire[1] == n - 2 and wire[2] == 0x12 and \
+            wire[3] == n - 4:
+        return (wire[4:],)
+    return av.list.s
+
+
 def _mark_all_used(g, names) -> None:
     """Marks each name and its enclosing scopes as used, so later ops and scopes built with the
-    same names get ``_1`` suffixes instead of clashing."""
+    same names get ``_1`` suffixes instead of clashing (names are compared lowercased)."""
+    joined = "\n".join(names)
+    keys = joined.lower().split("\n") if joined.isascii() else []
+    if len(keys) != len(names):  # non-ASCII names, or names with newlines: one at a time
+        keys = [n.lower() for n in names]
+    marked = dict.fromkeys(keys, 1)
+    # the enclosing scopes, a level at a time ("a/b/c" -> "a/b" -> "a"; "/x" has none)
+    level = {k.rpartition("/")[0] for k in keys}
+    while level:
+        level.discard("")
+        level.difference_update(marked)
+        marked.update(dict.fromkeys(level, 1))
+        level = {k.rpartition("/")[0] for k in level}
     used = g._names_in_use
-    done: set = set()  # scopes whose enclosing scopes are all marked
-    for name in names:
-        key = name.lower()
-        if key not in used:
-            used[key] = 1
-        cut = key.rfind("/")
-        while cut > 0:
-            head = key[:cut]
-            if head in done:
-                break
-            done.add(head)
-            if head not in used:
-                used[head] = 1
-            cut = key.rfind("/", 0, cut)
+    if used:  # names already in use keep their counts
+        used.update(dict.fromkeys(set(marked).difference(used), 1))
+    else:
+        g._names_in_use = marked
 
 
-def _infer_shapes(created, recorded_shapes) -> None:
+def _infer_shapes(created, unrecorded) -> None:
     """Static shapes: the file's ``_output_shapes`` where present (what TF inferred when it
     wrote the file), else shape inference run in dependency order (back edges of loops see what
     is known so far)."""
     from gmeta.framework import shape_inference
 
     done = set()
-    pending = {op: [t._op for t in op._inputs] for _, op in created}
+    pending = {op: [t._op for t in op._inputs] for op in created}
     order = []
     visiting = set()
 
@@ -452,11 +527,12 @@ def _infer_shapes(created, recorded_shapes) -> None:
             visiting.add(nxt)
             stack.append((nxt, iter(pending[nxt])))
 
-    for _, op in created:
+    for op in created:
         if op not in done:
             visit(op)
+    unrecorded = set(unrecorded)
     for op in order:
-        if op in recorded_shapes:
+        if op not in unrecorded:
             continue  # decoded on first use
         try:
             shape_inference.infer(op)

@@ -505,17 +505,20 @@ def _restore_collection(graph, key, col, scope, renames, var_objects):
         if kind == "bytes_list" and from_proto is not None:
             proto_type = get_collection_proto_type(key if key != "metric_variables"
                                                    else "variables")
+            seen = var_objects if key in _VARIABLE_KEYS else None  # one object a variable
             for raw in values:
-                if key in _VARIABLE_KEYS and raw in var_objects:
-                    items.append(var_objects[raw])
-                    continue
+                if seen is not None:
+                    item = seen.get(raw, seen)
+                    if item is not seen:
+                        items.append(item)
+                        continue
                 proto = proto_type()
                 proto.ParseFromString(raw)
                 if renames is not None:
                     _rename_proto(proto, renames, scope)
                 item = from_proto(proto, import_scope=None)
-                if key in _VARIABLE_KEYS:
-                    var_objects[raw] = item
+                if seen is not None:
+                    seen[raw] = item
                 items.append(item)
         elif kind == "node_list":
             for v in values:

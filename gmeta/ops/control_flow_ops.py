@@ -25,14 +25,22 @@ def group(*inputs, name=None):
         if not inputs:
             return no_op(name=scope)
         by_device: dict = {}
+        operation = ops_lib.Operation
         for inp in _flatten(inputs):
-            if hasattr(inp, "_as_graph_element_for_control"):
-                inp = inp._as_graph_element_for_control()
-            op = inp if isinstance(inp, ops_lib.Operation) else getattr(inp, "op", None)
-            if not isinstance(op, ops_lib.Operation):
-                raise TypeError(f"'{inp!r}' is not an Operation, Tensor or Variable and cannot "
-                                "be grouped")
-            by_device.setdefault(op.device, []).append(op)
+            if inp.__class__ is operation:
+                op = inp
+            else:
+                if hasattr(inp, "_as_graph_element_for_control"):
+                    inp = inp._as_graph_element_for_control()
+                op = inp if isinstance(inp, operation) else getattr(inp, "op", None)
+                if not isinstance(op, operation):
+                    raise TypeError(f"'{inp!r}' is not an Operation, Tensor or Variable and "
+                                    "cannot be grouped")
+            deps = by_device.get(op._device)
+            if deps is None:
+                by_device[op._device] = [op]
+            else:
+                deps.append(op)
         if len(by_device) == 1:
             (dev, deps), = by_device.items()
             return _group_on_device(dev, deps, name=scope)
@@ -42,14 +50,16 @@ def group(*inputs, name=None):
             return no_op(name=scope)
 
 
-def _flatten(items):
+def _flatten(items) -> list:
+    out = []
     for x in items:
         if isinstance(x, (list, tuple)):
-            yield from _flatten(x)
+            out.extend(_flatten(x))
         elif isinstance(x, dict):
-            yield from _flatten(list(x.values()))
+            out.extend(_flatten(list(x.values())))
         elif x is not None:
-            yield x
+            out.append(x)
+    return out
 
 
 def with_dependencies(dependencies, output_tensor, name=None):

@@ -109,22 +109,22 @@ class Variable:
         g.add_to_collections(collections, self)
 
     def _init_from_proto(self, variable_def, import_scope=None):
-        from gmeta.framework.meta_graph import prepend_name_scope
-
         g = ops_lib.get_default_graph()
+        if import_scope:
+            from gmeta.framework.meta_graph import prepend_name_scope
 
-        def scoped(name):
-            return prepend_name_scope(name, import_scope)
+            def element(name):
+                return g.as_graph_element(prepend_name_scope(name, import_scope))
+        else:
+            element = g.as_graph_element
 
         self._variable_def = variable_def
         self._graph = g
-        self._variable = g.as_graph_element(scoped(variable_def.variable_name))
-        self._initializer_op = g.as_graph_element(scoped(variable_def.initializer_name))
-        self._snapshot = g.as_graph_element(scoped(variable_def.snapshot_name))
-        if variable_def.initial_value_name:
-            self._initial_value = g.as_graph_element(scoped(variable_def.initial_value_name))
-        else:
-            self._initial_value = None
+        self._variable = element(variable_def.variable_name)
+        self._initializer_op = element(variable_def.initializer_name)
+        self._snapshot = element(variable_def.snapshot_name)
+        initial_value_name = variable_def.initial_value_name
+        self._initial_value = element(initial_value_name) if initial_value_name else None
         self._trainable = variable_def.trainable
         self._synchronization = variable_def.synchronization
         self._aggregation = variable_def.aggregation
@@ -159,7 +159,11 @@ class Variable:
 
     @staticmethod
     def from_proto(variable_def, import_scope=None):
-        return Variable(variable_def=variable_def, import_scope=import_scope)
+        if variable_def.is_resource:  # a ResourceVariable (Variable.__new__ dispatches)
+            return Variable(variable_def=variable_def, import_scope=import_scope)
+        v = object.__new__(Variable)  # what Variable(variable_def=...) makes of a ref variable
+        v._init_from_proto(variable_def, import_scope)
+        return v
 
     def _get_save_slice_info(self):
         return self._save_slice_info

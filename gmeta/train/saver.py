@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import operator
 import os
 import time
 
@@ -23,6 +24,7 @@ import numpy as np
 from gmeta import dtypes, errors
 from gmeta.framework import meta_graph
 from gmeta.framework._gc import paused_gc
+from gmeta.framework._graph_elements import _new_operation
 from gmeta.framework import ops as ops_lib
 from gmeta.framework.op_def_library import apply_op
 from gmeta.framework.shape_inference import constant_value
@@ -76,12 +78,6 @@ class _Saveable:
             return _assign_restored(var._ref(), restored, var.shape.is_fully_defined())
         raise TypeError(f"Cannot restore into {var!r}")
 
-    @property
-    def is_ref_variable(self) -> bool:
-        var = self.var
-        return (isinstance(var, Variable) and not getattr(var, "_is_resource_variable", False)
-                and var._variable.dtype.base_dtype != dtypes.resource)
-
 
 def _assign_restored(ref, value, validate_shape):
     """``save/Assign_k``: an ``Assign`` of the restored ``value`` to ``ref``, colocated with the
@@ -90,11 +86,12 @@ def _assign_restored(ref, value, validate_shape):
                     name="Assign").op
 
 
-def _bulk_assigns(g, triples) -> list:
-    """The ``Assign`` ops of ``(ref, value, validate_shape)`` triples, node for node what
-    ``_assign_restored`` builds, made without the generic op builder when the graph has no
-    scopes that could change them: a Saver over thousands of variables builds one per variable,
-    on every import of a MetaGraph without a SaverDef."""
+def _restore_assigns(g, saveables, restored) -> list:
+    """``[s.restore(t) for s, t in zip(saveables, restored)]``, node for node. The ``Assign``
+    ops of plain ref variables (a Saver over thousands of them is built on every import of a
+    MetaGraph without a SaverDef) are made without the generic op builder while the graph has
+    no scopes that could change them; from the first saveable that is not such a variable on,
+    the rest go through ``restore``."""
     from gmeta.framework import shape_inference
     from gmeta.framework.op_def_library import signature
     from gmeta.proto import AttrValue
@@ -103,37 +100,52 @@ def _bulk_assigns(g, triples) -> list:
     if (g._finalized or g._control_stack or g._attr_scope_map or g._colocation_stack or
             g._control_flow_context is not None or "Assign" in g._gradient_override_map or
             op_def.proto.is_stateful):
-        return [_assign_restored(*t) for t in triples]
+        return [s.restore(t) for s, t in zip(saveables, restored)]
     use_locking = op_def.attr_by_name["use_locking"].default_value
+    proto = op_def.proto
+    tensor, resource = ops_lib.Tensor, dtypes.resource
     shared: dict = {}  # attrs are replaced, never changed in place: equal ones can be shared
     ops = []
-    made = []  # the ops built here (the others are in the graph already)
-    for ref, value, validate_shape in triples:
-        dtype = ref.dtype.base_dtype
-        if (value.dtype.base_dtype != dtype or not ref.dtype.is_ref_dtype or
-                ref.graph is not g or value.graph is not g):
-            ops.append(_assign_restored(ref, value, validate_shape))  # its checks name the fault
-            continue
-        var_op = ref.op
+    unique_name = g.unique_name
+    for i, (s, value) in enumerate(zip(saveables, restored)):
+        var = s.var
+        ref = var._variable if var.__class__ is Variable else None
+        if ref.__class__ is tensor and value.__class__ is tensor:
+            ref_dtype = ref._dtype
+            dtype = ref_dtype.base_dtype
+            plain = (ref_dtype.is_ref_dtype and dtype != resource and
+                     (value._dtype is dtype or value._dtype == dtype) and
+                     ref._op._graph is g and value._op._graph is g)
+        else:
+            plain = False
+        if not plain:
+            g._add_imported_ops(ops, {})
+            return ops + [s.restore(t) for s, t in zip(saveables[i:], restored[i:])]
+        var_op = ref._op
+        groups = var_op.colocation_groups()
         coloc = AttrValue()
-        coloc.list.s.extend(sorted(set(var_op.colocation_groups())))
-        key = (dtype, bool(validate_shape))
+        if len(groups) == 1:
+            coloc.list.s.append(groups[0])
+        else:
+            coloc.list.s.extend(sorted(set(groups)))
+        ref_shape = ref.shape
+        validate_shape = ref_shape.is_fully_defined()
+        key = (ref_dtype, validate_shape)
         common = shared.get(key)
         if common is None:
             common = shared[key] = (AttrValue(type=dtype.as_datatype_enum),
-                                    AttrValue(b=key[1]))
+                                    AttrValue(b=validate_shape))
         attrs = {"T": common[0], "validate_shape": common[1], "use_locking": use_locking,
                  "_class": coloc}
-        op = ops_lib.Operation(g, g.unique_name("Assign"), "Assign", [ref, value], [ref.dtype],
-                               attrs, op_def.proto, var_op._device)
+        op = _new_operation(g, unique_name("Assign"), "Assign", [ref, value], [ref_dtype], attrs,
+                            proto, var_op._device, True)
         try:  # Assign's shape function, inline: the variable's shape (merged with the value's)
-            op._outputs[0]._shape = ref.shape.merge_with(value.shape) if validate_shape \
+            op._outputs[0]._shape = ref_shape.merge_with(value.shape) if validate_shape \
                 else value.shape
         except ValueError:
             shape_inference.infer(op)  # raises, naming the node
         ops.append(op)
-        made.append(op)
-    g._add_imported_ops(made, {})
+    g._add_imported_ops(ops, {})
     return ops
 
 
@@ -169,7 +181,10 @@ def _saveables(var_list):
             raise ValueError(f"At least two variables have the same name: {name}")
         seen[key] = v
         out.append(_Saveable(name, v, spec))
-    return sorted(out, key=lambda s: (s.name, s.slice_spec))
+    return sorted(out, key=_CHECKPOINT_ORDER)
+
+
+_CHECKPOINT_ORDER = operator.attrgetter("name", "slice_spec")  # a _Saveable's sort key
 
 
 def _set_cpu0(device: str) -> str:
@@ -287,12 +302,7 @@ class Saver:
                                 dtypes=[s.dtype for s in saveables], name="RestoreV2")
         if not isinstance(restored, list):
             restored = [restored]
-        if all(s.is_ref_variable for s in saveables):
-            assigns = _bulk_assigns(g, [(s.var._ref(), t, s.var.shape.is_fully_defined())
-                                        for s, t in zip(saveables, restored)])
-        else:
-            assigns = [s.restore(t) for s, t in zip(saveables, restored)]
-        return control_flow_ops.group(*assigns, name=name)
+        return control_flow_ops.group(*_restore_assigns(g, saveables, restored), name=name)
 
     def _sharded_save_ops(self, prefix, per_device):
         g = ops_lib.get_default_graph()
