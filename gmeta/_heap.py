@@ -1,20 +1,23 @@
-"""Keeping freed heap memory for the next step (glibc's ``M_TOP_PAD`` and ``M_MMAP_THRESHOLD``).
+"""Keeping freed heap memory for the next step (glibc's sliding mmap and trim thresholds).
 
-A training step allocates and frees the same arrays every time. With glibc's defaults, memory
-freed at the top of the heap beyond 128 KiB goes back to the system at once, so the next step
-faults the same pages in again (and the kernel zeroes them): in an LSTM step, whose loop keeps
-every iteration's activations for the gradient loop, that is about a fifth of the step. A
-caching allocator (TF's BFC allocator, PyTorch's) keeps such memory; gmeta asks glibc to do the
-same by keeping ``GMETA_MALLOC_TOP_PAD`` bytes (64 MiB unless set; 0 turns it off) at the top
-of the heap. Setting it switches off glibc's sliding mmap threshold, which otherwise moves
-arrays of a size freed before (an MNIST layer's 2 MiB activations, a checkpoint's 16 MiB
-tensors) from fresh ``mmap``s, faulted in on every use, to the heap; so the threshold is set
-where glibc's sliding one stops, 32 MiB. The pages are only resident once a step has used them,
-so the peak memory of a step is unchanged; what stays resident after it is at most the pad.
+A training step allocates and frees the same arrays every time. With glibc's starting values,
+an array of 128 KiB or more is a fresh ``mmap`` and memory freed at the top of the heap beyond
+128 KiB goes back to the system at once, so every step faults the same pages in again (and the
+kernel zeroes them): in an LSTM step, whose loop keeps every iteration's activations for the
+gradient loop, that is about a fifth of the step. A caching allocator (TF's BFC allocator,
+PyTorch's) keeps such memory.
 
-Set once, when the first Session is made. The process's own ``MALLOC_TOP_PAD_`` or
-``MALLOC_MMAP_THRESHOLD_`` (glibc's variables) leave both alone; other C libraries are left
-alone too.
+glibc adapts by itself: freeing an ``mmap``-ed block raises the mmap threshold to its size
+and the trim threshold to twice that (up to 32 MiB), after which arrays of that size come from
+the heap and freed memory stays for reuse. A process that has run one large step is there
+already; gmeta gets there at once by allocating and freeing one ``GMETA_HEAP_SLIDE``-byte block
+(16 MiB unless set; 0 turns it off) when the first Session is made: arrays below 16 MiB are
+then served from the heap, and up to 32 MiB freed at its top is kept. Nothing is pinned
+(``mallopt`` would switch the sliding off for good, which slows steps whose arrays are larger);
+pages are resident only once a step has used them.
+
+The process's own ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` / ``MALLOC_TOP_PAD_``
+(glibc's variables, which stop the sliding) are left to rule; other C libraries are left alone.
 """
 
 from __future__ import annotations
@@ -23,35 +26,36 @@ import ctypes
 import os
 import sys
 
-_M_TOP_PAD = -2  # mallopt parameters (malloc.h)
-_M_MMAP_THRESHOLD = -3
-DEFAULT_TOP_PAD = 64 << 20
-MMAP_THRESHOLD = 32 << 20  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit: its largest
+DEFAULT_SLIDE = 16 << 20
+_GLIBC_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
 
-_applied: int | None = None  # the pad set, 0 when none was
+_applied: int | None = None  # the block size used, 0 when none was
 
 
 def keep_freed_memory() -> int:
-    """Sets glibc's top pad (once per process); returns the bytes set, 0 when it was not."""
+    """Slides glibc's thresholds up (once per process); returns the block size used, 0 when
+    nothing was done."""
     global _applied
     if _applied is not None:
         return _applied
     _applied = 0
-    if not sys.platform.startswith("linux") or "MALLOC_TOP_PAD_" in os.environ or \
-            "MALLOC_MMAP_THRESHOLD_" in os.environ:
+    if not sys.platform.startswith("linux") or any(v in os.environ for v in _GLIBC_VARIABLES):
         return 0
     try:
-        pad = int(os.environ.get("GMETA_MALLOC_TOP_PAD", DEFAULT_TOP_PAD))
+        size = int(os.environ.get("GMETA_HEAP_SLIDE", DEFAULT_SLIDE))
     except ValueError:
         return 0
-    if pad <= 0:
+    if not 0 < size <= 32 << 20:  # glibc slides no further than 32 MiB
         return 0
     try:
         libc = ctypes.CDLL(None)
-        libc.gnu_get_libc_version  # noqa: B018  (glibc only: musl has no such mallopt)
-        if libc.mallopt(_M_TOP_PAD, ctypes.c_int(min(pad, 2**31 - 1))) == 1:
-            _applied = pad
-            libc.mallopt(_M_MMAP_THRESHOLD, ctypes.c_int(MMAP_THRESHOLD))
+        libc.gnu_get_libc_version  # noqa: B018  (glibc only)
+        libc.malloc.restype = ctypes.c_void_p
+        libc.free.argtypes = [ctypes.c_void_p]
+        block = libc.malloc(ctypes.c_size_t(size - 4096))  # with its header: size bytes
+        if block:
+            libc.free(block)  # an mmap-ed block freed: the thresholds slide up to its size
+            _applied = size
     except (OSError, AttributeError):
         pass
     return _applied
