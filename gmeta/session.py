@@ -407,7 +407,9 @@ def _convert_feed(t, value):
                                     f"compatible with Tensor type {dtype.name} of {t.name!r}.")
             arr = src.astype(np_dtype, copy=False)
     shape = t.shape
-    if not shape.is_compatible_with(arr.shape):
+    dims = shape.dims  # compared as tuples: no TensorShape made per run
+    if dims is not None and (len(dims) != arr.ndim or any(
+            d is not None and d != n for d, n in zip(dims, arr.shape))):
         raise errors.FeedError(
             None, t.op, f"Cannot feed value of shape {arr.shape} for Tensor {t.name!r}, which "
                         f"has shape {_shape_str(shape)}")
