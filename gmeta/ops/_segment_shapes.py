@@ -40,6 +40,25 @@ def _scalar_value(op, i, what):
     return None if value is None else int(value)
 
 
+def _sparse_segment_inputs(op, first):
+    """Input 0 (named ``first`` in errors) at least a vector, indices and segment_ids vectors of
+    one length; returns input 0's shape."""
+    data = _rank_at_least(op.inputs[0].shape, 1, f"{op.type} {first}")
+    idx = _rank(op.inputs[1].shape, 1, f"{op.type} indices")
+    seg = _rank(op.inputs[2].shape, 1, f"{op.type} segment_ids")
+    _merge_vectors(idx, seg)
+    return data
+
+
+def _size_input(op, what):
+    """Input 3, a scalar dimension size when known (must not be negative)."""
+    value = _scalar_value(op, 3, f"{op.type} {what}")
+    if value is not None and value < 0:
+        raise ValueError(f"Dimension size, given by scalar input 3, must be non-negative but "
+                         f"is {value}")
+    return value
+
+
 @si.register("SegmentSum", "SegmentMean", "SegmentMax", "SegmentMin", "SegmentProd")
 def _segment(op):
     data = _rank_at_least(op.inputs[0].shape, 1, f"{op.type} data")
@@ -52,40 +71,23 @@ def _segment(op):
              "SparseSegmentSumWithNumSegments", "SparseSegmentMeanWithNumSegments",
              "SparseSegmentSqrtNWithNumSegments")
 def _sparse_segment(op):
-    data = _rank_at_least(op.inputs[0].shape, 1, f"{op.type} data")
-    idx = _rank(op.inputs[1].shape, 1, f"{op.type} indices")
-    seg = _rank(op.inputs[2].shape, 1, f"{op.type} segment_ids")
-    _merge_vectors(idx, seg)
-    head = None
-    if op.type.endswith("WithNumSegments"):
-        head = _scalar_value(op, 3, f"{op.type} num_segments")
-        if head is not None and head < 0:
-            raise ValueError(f"Dimension size, given by scalar input 3, must be non-negative "
-                             f"but is {head}")
+    data = _sparse_segment_inputs(op, "data")
+    head = _size_input(op, "num_segments") if op.type.endswith("WithNumSegments") else None
     tail = _tail(data)
     return [TensorShape(None) if tail is None else [head] + tail]
 
 
 @si.register("SparseSegmentSumGrad", "SparseSegmentMeanGrad", "SparseSegmentSqrtNGrad")
 def _sparse_segment_grad(op):
-    grad = _rank_at_least(op.inputs[0].shape, 1, f"{op.type} grad")
-    idx = _rank(op.inputs[1].shape, 1, f"{op.type} indices")
-    seg = _rank(op.inputs[2].shape, 1, f"{op.type} segment_ids")
-    _merge_vectors(idx, seg)
-    dim0 = _scalar_value(op, 3, f"{op.type} output_dim0")
-    if dim0 is not None and dim0 < 0:
-        raise ValueError(f"Dimension size, given by scalar input 3, must be non-negative but "
-                         f"is {dim0}")
+    grad = _sparse_segment_inputs(op, "grad")
+    dim0 = _size_input(op, "output_dim0")
     tail = _tail(grad)
     return [TensorShape(None) if tail is None else [dim0] + tail]
 
 
 @si.register("SparseSegmentSumGradV2", "SparseSegmentMeanGradV2", "SparseSegmentSqrtNGradV2")
 def _sparse_segment_grad_v2(op):
-    grad = _rank_at_least(op.inputs[0].shape, 1, f"{op.type} grad")
-    idx = _rank(op.inputs[1].shape, 1, f"{op.type} indices")
-    seg = _rank(op.inputs[2].shape, 1, f"{op.type} segment_ids")
-    _merge_vectors(idx, seg)
+    grad = _sparse_segment_inputs(op, "grad")
     _rank(op.inputs[3].shape, 0, f"{op.type} dense_output_dim0")
     tail = _tail(grad)
     return [TensorShape(None) if tail is None else [None] + tail, [None]]

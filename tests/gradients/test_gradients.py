@@ -26,7 +26,6 @@ import gmeta as gm
 from gmeta import kernels
 from gmeta.framework import op_def_library
 from gmeta.framework.shape_inference import _SHAPE_FNS
-from gmeta.framework.tensor_util import make_ndarray
 from gmeta.gradients import (
     IndexedSlices, NotDifferentiable, RegisterGradient, get_gradient_function, gradients,
     no_gradient, not_differentiable_ops, registered_gradients,
@@ -39,6 +38,7 @@ DATA = os.path.join(HERE, "fixtures", "data")
 sys.path.insert(0, os.path.join(HERE, "fixtures"))
 
 import grad_cases  # noqa: E402
+from graph_diff import attr_equal as _attr_equal  # noqa: E402
 
 _SPEC = json.load(open(os.path.join(DATA, "grad_cases.json")))
 _NPZ = np.load(os.path.join(DATA, "grad_cases.npz"))
@@ -132,13 +132,6 @@ def _flat_fetches(grads):
 
 
 # -- 1. TensorFlow fixtures -----------------------------------------------------------------------
-def _attr_equal(a, b) -> bool:
-    if a == b:
-        return True
-    if a.HasField("tensor") and b.HasField("tensor"):
-        x, y = make_ndarray(a.tensor), make_ndarray(b.tensor)
-        return x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y)
-    return False
 
 
 def _node_diffs(got, want) -> list:
