@@ -130,6 +130,11 @@ def _check_rnn_cell_input_dtypes(inputs):
 _LSTMStateTupleBase = collections.namedtuple("LSTMStateTuple", ("c", "h"))
 
 
+def _affine(inputs, state, kernel, bias):
+    """``[inputs, state] @ kernel + bias``: the ConcatV2 / MatMul / BiasAdd of every cell."""
+    return nn_ops.bias_add(math_ops.matmul(array_ops.concat([inputs, state], 1), kernel), bias)
+
+
 class LSTMStateTuple(_LSTMStateTupleBase):
     """``(c, h)``: an LSTM's cell state and output."""
 
@@ -321,9 +326,7 @@ class BasicRNNCell(LayerRNNCell):
 
     def call(self, inputs, state):
         _check_rnn_cell_input_dtypes([inputs, state])
-        gate_inputs = math_ops.matmul(array_ops.concat([inputs, state], 1), self._kernel)
-        gate_inputs = nn_ops.bias_add(gate_inputs, self._bias)
-        output = self._activation(gate_inputs)
+        output = self._activation(_affine(inputs, state, self._kernel, self._bias))
         return output, output
 
 
@@ -368,15 +371,11 @@ class GRUCell(LayerRNNCell):
 
     def call(self, inputs, state):
         _check_rnn_cell_input_dtypes([inputs, state])
-        gate_inputs = math_ops.matmul(array_ops.concat([inputs, state], 1), self._gate_kernel)
-        gate_inputs = nn_ops.bias_add(gate_inputs, self._gate_bias)
-        value = math_ops.sigmoid(gate_inputs)
+        value = math_ops.sigmoid(_affine(inputs, state, self._gate_kernel, self._gate_bias))
         r, u = array_ops.split(value=value, num_or_size_splits=2, axis=1)
         r_state = r * state
-        candidate = math_ops.matmul(array_ops.concat([inputs, r_state], 1),
-                                    self._candidate_kernel)
-        candidate = nn_ops.bias_add(candidate, self._candidate_bias)
-        c = self._activation(candidate)
+        c = self._activation(_affine(inputs, r_state, self._candidate_kernel,
+                                     self._candidate_bias))
         new_h = u * state + (1 - u) * c
         return new_h, new_h
 
@@ -419,8 +418,7 @@ class BasicLSTMCell(LayerRNNCell):
             c, h = state
         else:
             c, h = array_ops.split(value=state, num_or_size_splits=2, axis=one)
-        gate_inputs = math_ops.matmul(array_ops.concat([inputs, h], 1), self._kernel)
-        gate_inputs = nn_ops.bias_add(gate_inputs, self._bias)
+        gate_inputs = _affine(inputs, h, self._kernel, self._bias)
         i, j, f, o = array_ops.split(value=gate_inputs, num_or_size_splits=4, axis=one)
         forget_bias_tensor = constant_op.constant(self._forget_bias, dtype=f.dtype.base_dtype)
         add, multiply = math_ops.add, math_ops.multiply
@@ -506,8 +504,7 @@ class LSTMCell(LayerRNNCell):
         if inputs.shape.ndims != 2 or inputs.shape.as_list()[1] is None:
             raise ValueError(f"Could not infer input size from inputs.get_shape()[-1]."
                              f"Received input shape: {inputs.shape}")
-        lstm_matrix = math_ops.matmul(array_ops.concat([inputs, m_prev], 1), self._kernel)
-        lstm_matrix = nn_ops.bias_add(lstm_matrix, self._bias)
+        lstm_matrix = _affine(inputs, m_prev, self._kernel, self._bias)
         i, j, f, o = array_ops.split(value=lstm_matrix, num_or_size_splits=4, axis=1)
         if self._use_peepholes:
             c = sigmoid(f + self._forget_bias + self._w_f_diag * c_prev) * c_prev + \
