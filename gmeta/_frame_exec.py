@@ -251,23 +251,11 @@ def _build(key, frame_ops, fed, fetched, targets, consumers, placement, device_t
 
 
 def _topo(deps) -> list | None:
-    users: dict = {op: [] for op in deps}
-    indeg = {}
-    for op, d in deps.items():
-        indeg[op] = len(d)
-        for p in d:
-            if p not in users:
-                return None
-            users[p].append(op)
-    ready = sorted((op for op, n in indeg.items() if n == 0), key=lambda o: o._id, reverse=True)
-    order = []
-    while ready:
-        op = ready.pop()
-        order.append(op)
-        for u in users[op]:
-            indeg[u] -= 1
-            if indeg[u] == 0:
-                ready.append(u)
+    from gmeta.executor import topo_order
+
+    if any(p not in deps for d in deps.values() for p in d):
+        return None
+    order, _ = topo_order(deps, lambda o: o._id)
     return order if len(order) == len(deps) else None
 
 

@@ -279,28 +279,17 @@ def _straight_plan(nodes, frames, fetches, targets, feeds, producer, stats, ops,
     """A plan of steps, as executor.compile_plan makes, when every loop frame of ``nodes`` is a
     straight-line node (gmeta/_frame_exec.py) and no ``cond`` is left: nothing can be dead,
     so the nodes run in one topological order."""
-    import heapq
-
     from gmeta import executor
 
     inputs: dict = {}  # (node id, input index) -> (producer id, output index)
-    pending = [0] * len(nodes)
+    deps: dict = {n: set() for n in nodes}  # node -> the nodes it waits for
     for n in nodes:
         for o, d, bslot, _, dst in n.edges:
             inputs[(d, bslot - dst.base)] = (n.id, o)
-            pending[d] += 1
+            deps[dst].add(n)
         for d in n.ctrl:
-            pending[d] += 1
-    ready = [n.id for n in nodes if pending[n.id] == 0]
-    heapq.heapify(ready)
-    order = []
-    while ready:
-        n = nodes[heapq.heappop(ready)]
-        order.append(n)
-        for d in {e[1] for e in n.edges}.union(n.ctrl):
-            pending[d] -= sum(1 for e in n.edges if e[1] == d) + n.ctrl.count(d)
-            if pending[d] == 0:
-                heapq.heappush(ready, d)
+            deps[nodes[d]].add(n)
+    order, _ = executor.topo_order(deps, lambda n: n.id)
     if len(order) != len(nodes):  # a cycle: the dataflow executor reports it
         return None
     n_slots = 0

@@ -186,6 +186,28 @@ def run_steps(steps, vals) -> None:
         raise _wrap_error(e, op, args) from (None if isinstance(e, errors.OpError) else e)
 
 
+def topo_order(deps, key):
+    """``(order, waiting)``: the keys of ``deps`` (node -> the nodes it waits for, each a key
+    too) each after what it waits for, the ready ones taken in ``key`` order at first and then
+    as they become ready (Kahn's); ``order`` is short when there is a cycle, whose nodes keep a
+    nonzero count in ``waiting``."""
+    users: dict = {n: [] for n in deps}
+    for n, d in deps.items():
+        for p in d:
+            users[p].append(n)
+    indeg = {n: len(d) for n, d in deps.items()}
+    ready = sorted((n for n, k in indeg.items() if k == 0), key=key, reverse=True)
+    order = []
+    while ready:
+        n = ready.pop()
+        order.append(n)
+        for u in users[n]:
+            indeg[u] -= 1
+            if indeg[u] == 0:
+                ready.append(u)
+    return order, indeg
+
+
 def bind_kernel(op, device_type, xp, state):
     """The closure of ``op``'s kernel on ``device_type`` (its factory run once).
 
@@ -248,23 +270,11 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
 
     # -- order (Kahn, stable in creation order) ---------------------------------------------------
     deps = {}
-    users: dict = {op: [] for op in needed}
     for op in needed:
         d = {t._op for t in op._inputs if t not in fed}
         d.update(op._control_inputs)
         deps[op] = d
-        for p in d:
-            users[p].append(op)
-    indeg = {op: len(d) for op, d in deps.items()}
-    ready = sorted((op for op, n in indeg.items() if n == 0), key=lambda o: o._id, reverse=True)
-    order = []
-    while ready:
-        op = ready.pop()
-        order.append(op)
-        for u in users[op]:
-            indeg[u] -= 1
-            if indeg[u] == 0:
-                ready.append(u)
+    order, indeg = topo_order(deps, lambda o: o._id)
     if len(order) != len(needed):
         stuck = [op for op in needed if indeg[op] > 0]
         cycle = _find_cycle(stuck, deps)
