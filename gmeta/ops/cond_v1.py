@@ -16,6 +16,8 @@ from gmeta import _cond_exec  # noqa: F401  (registers the Switch/Merge kernels)
 from gmeta.framework import op_def_library
 from gmeta.framework import ops as ops_lib
 from gmeta.framework.meta_graph import ProtoCollectionItem
+from gmeta.ops._nest import flatten as _flatten
+from gmeta.ops._nest import pack_sequence_as as _pack
 
 __all__ = ["cond", "case"]
 
@@ -25,16 +27,6 @@ def _current(g):
 
 def _set_current(g, ctx):
     g._set_control_flow_context(ctx)
-
-
-def _update_input(op, index, tensor):
-    g = op._graph
-    old = op._inputs[index]
-    users = g._consumers.get(old)
-    if users and op in users:
-        users.remove(op)
-    op._inputs[index] = tensor
-    g._consumers.setdefault(tensor, []).append(op)
 
 
 def _switch_ref_or_tensor(data, pred, name="Switch"):
@@ -112,7 +104,9 @@ class CondContext:
             for i, x in enumerate(list(op._inputs)):
                 real = self.add_value(x)
                 if real is not x:
-                    _update_input(op, i, real)
+                    from gmeta.ops.control_flow_util import update_input  # imports this module
+
+                    update_input(op, i, real)
         self._mark_seen([t.name for t in op._outputs])
         _CONTEXT_OF[op] = self
 
@@ -199,34 +193,6 @@ def _in_context(op, ctx) -> bool:
     return False
 
 
-def _flatten(x):
-    if isinstance(x, (list, tuple)):
-        out = []
-        for v in x:
-            out.extend(_flatten(v))
-        return out
-    if isinstance(x, dict):
-        out = []
-        for k in sorted(x):
-            out.extend(_flatten(x[k]))
-        return out
-    return [x]
-
-
-def _pack(structure, flat):
-    it = iter(flat)
-
-    def pack(s):
-        if isinstance(s, (list, tuple)):
-            vals = [pack(v) for v in s]
-            if isinstance(s, tuple) and hasattr(s, "_fields"):
-                return type(s)(*vals)
-            return type(s)(vals)
-        if isinstance(s, dict):
-            return {k: pack(s[k]) for k in sorted(s)}
-        return next(it)
-
-    return pack(structure)
 
 
 def _merge(inputs):

@@ -16,7 +16,9 @@ from gmeta.framework.tensor_shape import TensorShape
 from gmeta.ops import array_ops, constant_op, math_ops
 from gmeta.ops import variable_scope as vs
 from gmeta.ops import while_v1
-from gmeta.ops.rnn_cell_impl import _concat, _flatten, _pack
+from gmeta.ops._nest import flatten as _flatten
+from gmeta.ops._nest import pack_sequence_as as _pack
+from gmeta.ops.rnn_cell_impl import _concat
 from gmeta.ops.tensor_array_ops import TensorArray
 
 __all__ = ["dynamic_rnn"]

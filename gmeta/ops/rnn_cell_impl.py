@@ -19,6 +19,8 @@ from gmeta.framework import ops as ops_lib
 from gmeta.framework.tensor_shape import TensorShape
 from gmeta.ops import array_ops, constant_op, init_ops, math_ops, nn_ops
 from gmeta.ops import variable_scope as vs
+from gmeta.ops._nest import flatten as _flatten
+from gmeta.ops._nest import pack_sequence_as as _pack
 
 __all__ = ["RNNCell", "LayerRNNCell", "BasicRNNCell", "BasicLSTMCell", "LSTMCell", "GRUCell",
            "MultiRNNCell", "LSTMStateTuple"]
@@ -33,27 +35,6 @@ def _snake_case(name: str) -> str:
     return s if s[0] != "_" else "private" + s
 
 
-def _flatten(x):
-    if isinstance(x, (list, tuple)):
-        out = []
-        for v in x:
-            out.extend(_flatten(v))
-        return out
-    return [x]
-
-
-def _pack(structure, flat):
-    it = iter(flat)
-
-    def pack(s):
-        if isinstance(s, (list, tuple)):
-            vals = [pack(v) for v in s]
-            if hasattr(s, "_fields"):
-                return type(s)(*vals)
-            return type(s)(vals)
-        return next(it)
-
-    return pack(structure)
 
 
 def _map(fn, structure):

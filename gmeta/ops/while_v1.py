@@ -23,7 +23,7 @@ from gmeta.framework import op_def_library
 from gmeta.framework import ops as ops_lib
 from gmeta.framework import shape_inference as _si
 from gmeta.framework.tensor_shape import TensorShape, as_shape
-from gmeta.ops import cond_v1
+from gmeta.ops import _nest
 from gmeta.ops.control_flow_util import (  # noqa: F401 - TF's control_flow_util, re-exported
     WHILE_CONTEXT, add_name, control_pivot, enter_context, exit_context, get_context,
     get_loop_constant_enter, get_output_context, get_while_context, init_values_from_proto,
@@ -421,7 +421,7 @@ class WhileContext:
 
         merge_vars = [merge([x, x])[0] for x in enter_vars]
         self.pivot_for_pred = merge_vars[0]
-        packed = cond_v1._pack(loop_vars, [_from_flow(o, m) for o, m in
+        packed = _nest.pack_sequence_as(loop_vars, [_from_flow(o, m) for o, m in
                                            zip(flat_orig_loop_vars, merge_vars)])
         c = ops_lib.convert_to_tensor(pred(*packed))
         self.pivot = loop_cond(c, name="LoopCond")
@@ -429,12 +429,12 @@ class WhileContext:
 
         vars_for_body = [_identity(x[1]) for x in switch_vars]
         self.pivot_for_body = vars_for_body[0]
-        packed = cond_v1._pack(loop_vars, [_from_flow(o, v) for o, v in
+        packed = _nest.pack_sequence_as(loop_vars, [_from_flow(o, v) for o, v in
                                            zip(flat_orig_loop_vars, vars_for_body)])
         body_result = body(*packed)
         if not isinstance(body_result, (list, tuple)):
             body_result = [body_result]
-        flat_result = cond_v1._flatten(list(body_result))
+        flat_result = _nest.flatten(list(body_result))
         if len(flat_result) != len(merge_vars):
             raise ValueError("Number of inputs and outputs of 'body' must match 'loop_vars'. "
                              f"Got {len(merge_vars)} for the number of inputs/outputs, and "
@@ -453,7 +453,7 @@ class WhileContext:
 
     def build_loop(self, pred, body, loop_vars, shape_invariants, return_same_structure):
         loop_vars = list(loop_vars)
-        flat_orig = cond_v1._flatten(loop_vars)
+        flat_orig = _nest.flatten(loop_vars)
         flat_loop_vars = [ops_lib.convert_to_tensor(_to_flow(x)) for x in flat_orig]
         if shape_invariants is None:
             invariants = [x.shape for x in flat_loop_vars]
@@ -469,7 +469,7 @@ class WhileContext:
         finally:
             self.Exit()
         exits = [_from_flow(o, e) for o, e in zip(flat_result, exit_vars)]
-        packed = cond_v1._pack(list(body_result), exits)
+        packed = _nest.pack_sequence_as(list(body_result), exits)
         if return_same_structure:
             return packed
         return packed[0] if len(exit_vars) == 1 else packed
@@ -597,7 +597,7 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
 
 
 def _flat_tensors(loop_vars):
-    return [v for v in cond_v1._flatten(list(loop_vars) if isinstance(
+    return [v for v in _nest.flatten(list(loop_vars) if isinstance(
         loop_vars, (list, tuple)) else [loop_vars]) if isinstance(v, ops_lib.Tensor)]
 
 
