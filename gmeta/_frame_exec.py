@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 
-from gmeta import dtypes, errors
+from gmeta import errors
 
 ENTER_TYPES = frozenset(["Enter", "RefEnter"])
 EXIT_TYPES = frozenset(["Exit", "RefExit"])
@@ -309,8 +309,8 @@ def _compile(key, frame_ops, enters, exits, ctrl_inputs, order, phase, merge_pai
             if placement is not None:
                 where[read] = where.get(s, dev)
             s = read
-        if placement is not None and not is_ref and t._dtype is not dtypes.resource and \
-                not metadata and not (k in host_args and not where.get(s, dev).is_gpu):
+        if placement is not None and executor._copy_needed(t, is_ref, where.get(s, dev), dev,
+                                                           metadata, k in host_args):
             s = moved(s, t, op, dev, ph)
         return s
 
@@ -422,10 +422,10 @@ def _plan_frame_memory(steps, kernels, protected, n_slots, state, executor) -> N
 
 def _conversion(t, s, dev, where, stats, consumer, executor):
     """The copy a value in slot ``s`` needs to reach ``dev`` (a Merge's device), or None."""
-    if dev is None or t._dtype.is_ref_dtype or t._dtype is dtypes.resource:
+    if dev is None:
         return None
     src = where.get(s, dev)
-    if src.name == dev.name:
+    if not executor._copy_needed(t, t._dtype.is_ref_dtype, src, dev):
         return None
     stats.edges.append((t.name, consumer.name, src.label(), dev.label()))
     return executor._copier(src, dev, stats)

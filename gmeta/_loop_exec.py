@@ -197,11 +197,10 @@ def compile_loop_plan(needed, fetches, targets, feeds, state, device_type, xp, p
                 fixed.append((k, fed[x]))
             if x.dtype.is_ref_dtype and not is_ref[k]:
                 deref.append(k)
-            if in_devs is not None and not is_ref[k] and x.dtype is not dtypes.resource and \
-                    not metadata_only:
+            if in_devs is not None:
                 dev = in_devs[k]
                 src = cpu if x in fed else placement.device(x._op)
-                if src.name != dev.name and not (k in host_args and not src.is_gpu):
+                if executor._copy_needed(x, is_ref[k], src, dev, metadata_only, k in host_args):
                     convert.append((k, executor._copier(src, dev, stats)))
                     stats.edges.append((x.name, n.op.name, src.label(), dev.label()))
         n.fixed, n.deref, n.convert = tuple(fixed), tuple(deref), tuple(convert)

@@ -365,8 +365,8 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
                     where[read] = where.get(s, dev)
                 aliasing.add(read)
                 s = read
-            if placement is not None and not is_ref and t.dtype is not dtypes.resource and \
-                    not metadata_only and not (i in host_args and not where.get(s, dev).is_gpu):
+            if placement is not None and _copy_needed(t, is_ref, where.get(s, dev), dev,
+                                                      metadata_only, i in host_args):
                 s = moved(s, t, op, dev)
             ins.append(s)
         if lean:
@@ -647,6 +647,15 @@ class TransferStats:
                 "bytes_per_step": self.bytes / runs if self.runs else 0, "steps": self.runs,
                 "edges": [{"tensor": t, "consumer": c, "from": a, "to": b}
                           for t, c, a, b in self.edges]}
+
+
+def _copy_needed(t, is_ref, src, dev, metadata_only=False, host_arg=False) -> bool:
+    """Whether tensor ``t``'s value, held on device ``src``, is copied for a consumer on ``dev``:
+    not when that consumer takes it by reference, it is a resource handle, the consumer reads
+    only its shape (``metadata_only``), or takes it in host memory (``host_arg``) from a host
+    device."""
+    return (src.name != dev.name and not is_ref and t._dtype is not dtypes.resource and
+            not metadata_only and not (host_arg and not src.is_gpu))
 
 
 def _copier(src, dst, stats):
