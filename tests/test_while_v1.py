@@ -26,6 +26,13 @@ def _loop_graph():
     return g
 
 
+def _tf_meta():
+    meta = MetaGraphDef()
+    with open(os.path.join(DATA, "loops.pb"), "rb") as f:
+        meta.ParseFromString(f.read())
+    return meta
+
+
 def _feed(g, **override):
     fd = {g.get_tensor_by_name(k[3:]): LOOPS[k] for k in LOOPS.files if k.startswith("in/")}
     for name, value in override.items():
@@ -56,28 +63,30 @@ def test_loop_plans_are_reused_and_repeatable():
     np.testing.assert_array_equal(a, b)
 
 
+def _while_contexts(meta) -> list:
+    out = []
+    for raw in meta.collection_def["while_context"].bytes_list.value:
+        d = WhileContextDef()
+        d.ParseFromString(raw)
+        out.append(d)
+    return out
+
+
 def test_while_context_collection_round_trips():
-    meta = MetaGraphDef()
-    with open(os.path.join(DATA, "loops.pb"), "rb") as f:
-        meta.ParseFromString(f.read())
     g = _loop_graph()
     with g.as_default():
         out = tf.train.export_meta_graph()
-    def protos(m):
-        out = []
-        for raw in m.collection_def["while_context"].bytes_list.value:
-            d = WhileContextDef()
-            d.ParseFromString(raw)
-            out.append(d)
-        return out
-
-    got, want = protos(out), protos(meta)
+    got, want = _while_contexts(out), _while_contexts(_tf_meta())
     assert got == want
     assert [d.context_name for d in got][:2] == ["counter/while/while_context",
                                                  "accumulate/while/while_context"]
 
 
-def test_runaway_loop_stops_with_the_frame_named():
+@pytest.mark.parametrize("straight", [True, False], ids=["straight-frames", "dataflow"])
+def test_runaway_loop_stops_with_the_frame_named(straight, monkeypatch):
+    from gmeta import _frame_exec
+
+    monkeypatch.setattr(_frame_exec, "ENABLED", straight)
     g = _loop_graph()
     old = _loop_exec.set_max_loop_iterations(4)
     try:
@@ -85,6 +94,8 @@ def test_runaway_loop_stops_with_the_frame_named():
             with pytest.raises(errors.InvalidArgumentError,
                                match=r"frame 'counter/while/while_context'.*4 iterations"):
                 sess.run(g.get_tensor_by_name(LOOP_SPEC["counter"][0]))
+            (plan, _, _), = sess._plans.values()
+            assert ("counter/while/while_context" in plan.static_frames) == straight
             with pytest.raises(errors.InvalidArgumentError,
                                match=r"maxiter/while/while_context.*maximum_iterations tensor "
                                      r"is 'n:0'"):
@@ -172,13 +183,6 @@ def test_lstm_trains_like_tf_on_a_virtual_gpu(monkeypatch):
 # -- gm.while_loop / gm.TensorArray build TF's graphs ---------------------------------------------
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "fixtures"))
 from make_while_fixtures import build  # noqa: E402
-
-
-def _tf_meta():
-    meta = MetaGraphDef()
-    with open(os.path.join(DATA, "loops.pb"), "rb") as f:
-        meta.ParseFromString(f.read())
-    return meta
 
 
 def _nodes(gd, case):
@@ -479,16 +483,7 @@ def test_restored_while_contexts_export_unchanged():
     restore_contexts(g)
     with g.as_default():
         out = tf.train.export_meta_graph()
-
-    def protos(m):
-        out = []
-        for raw in m.collection_def["while_context"].bytes_list.value:
-            d = WhileContextDef()
-            d.ParseFromString(raw)
-            out.append(d)
-        return out
-
-    assert protos(out) == protos(_tf_meta())
+    assert _while_contexts(out) == _while_contexts(_tf_meta())
 
 
 # -- TensorArray kernels: TF's semantics and errors ----------------------------------------------
