@@ -16,7 +16,6 @@ Every case of tests/fixtures/nn_builder_cases.py, built by gmeta inside
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -24,23 +23,16 @@ import numpy as np
 import pytest
 
 import gmeta as gm
-from gmeta.proto import GraphDef
 
 HERE = os.path.dirname(__file__)
 DATA = os.path.join(HERE, "fixtures", "data")
 sys.path.insert(0, os.path.join(HERE, "fixtures"))
 
 import nn_builder_cases as C  # noqa: E402
+from graph_diff import load_case_fixtures  # noqa: E402
 from graph_diff import node_diffs as _node_diffs  # noqa: E402
 
-_SPEC = json.load(open(os.path.join(DATA, "nn_builders.json")))
-_NPZ = np.load(os.path.join(DATA, "nn_builders.npz"))
-_TF_GRAPH = GraphDef()
-with open(os.path.join(DATA, "nn_builders.pb"), "rb") as _f:
-    _TF_GRAPH.ParseFromString(_f.read())
-_TF_NODES: dict[str, list] = {}
-for _n in _TF_GRAPH.node:
-    _TF_NODES.setdefault(_n.name.split("/", 1)[0], []).append(_n)
+_SPEC, _NPZ, _TF_NODES = load_case_fixtures(DATA, "nn_builders")
 
 CASES = {c.name: c for c in C.CASES}
 
