@@ -270,23 +270,14 @@ def _compile(key, frame_ops, enters, exits, ctrl_inputs, order, phase, merge_pai
     steps = ([], [], [])
     kernels = ({}, {}, {})  # per phase: step index -> (device type, xp, GPU or None, closure)
     copies = ({}, {}, {})  # per phase: (slot, device name) -> slot of the copy
-    devices: dict = {}
 
     def new_slot():
         nonlocal n_slots
         n_slots += 1
         return n_slots - 1
 
-    def device(op):
-        d = devices.get(op)
-        if d is None:
-            d = devices[op] = placement.device(op)
-        return d
-
     def moved(s, t, op, dev, ph):
         """Slot ``s`` (tensor ``t``) on ``dev``: a copy step in phase ``ph`` when needed."""
-        if placement is None:
-            return s
         src = where.get(s, dev)
         if src.name == dev.name:
             return s
@@ -320,12 +311,12 @@ def _compile(key, frame_ops, enters, exits, ctrl_inputs, order, phase, merge_pai
         s = slot_of[e._outputs[0]] = new_slot()
         enter_slots.append(s)
         if placement is not None:
-            where[s] = device(e)
+            where[s] = placement.device(e)
     # Merges: one slot each, set before the first iteration and after each body
     merge_init = []
     for m, (e, _) in merge_pairs.items():
         s = slot_of[m._outputs[0]] = new_slot()
-        dev = device(m) if placement is not None else None
+        dev = placement.device(m) if placement is not None else None
         if placement is not None:
             where[s] = dev
         src = slot_of[e._outputs[0]]
@@ -336,7 +327,7 @@ def _compile(key, frame_ops, enters, exits, ctrl_inputs, order, phase, merge_pai
         if t in MERGE_TYPES:
             continue
         ph = phase[op]
-        dev = device(op) if placement is not None else None
+        dev = placement.device(op) if placement is not None else None
         if placement is not None:
             device_type, xp = dev.device_type, dev.xp
         is_ref = executor._input_is_ref(op)
@@ -378,7 +369,7 @@ def _compile(key, frame_ops, enters, exits, ctrl_inputs, order, phase, merge_pai
     merge_next = []
     for m, (_, n) in merge_pairs.items():
         s = slot_of[n._outputs[0]]
-        dev = device(m) if placement is not None else None
+        dev = placement.device(m) if placement is not None else None
         merge_next.append((slot_of[m._outputs[0]], s,
                            _conversion(n._outputs[0], s, dev, where, stats, m, executor)))
     exit_slots = [slot_of[x._outputs[0]] for x in exits]
