@@ -692,6 +692,7 @@ def _copier(src, dst, stats):
             return x.copy()
 
     run._passthrough = True
+    run._copy = (src, dst)  # the CUDA-graph capture (gmeta/_cuda_graph.py) reads it
     return run
 
 

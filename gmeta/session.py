@@ -6,8 +6,8 @@ import threading
 
 import numpy as np
 
-from gmeta import _heap, errors
-from gmeta.executor import SessionState, compile_plan
+from gmeta import _cuda_graph, _heap, errors
+from gmeta.executor import Plan, SessionState, compile_plan
 from gmeta.framework import ops as ops_lib
 from gmeta.framework.sparse_tensor import SparseTensor, SparseTensorValue
 from gmeta.kernels.state import VarRef, read_ref
@@ -127,7 +127,7 @@ class BaseSession:
     device_arrays = False
 
     def __init__(self, target="", graph=None, config=None, device_arrays=False,
-                 oom_retry_on_cpu=False):
+                 oom_retry_on_cpu=False, cuda_graphs=None):
         if graph is None:
             graph = ops_lib.get_default_graph()
         if not isinstance(graph, ops_lib.Graph):
@@ -137,6 +137,11 @@ class BaseSession:
         self._config = config
         self.device_arrays = bool(device_arrays)
         self._oom_retry = bool(oom_retry_on_cpu)
+        # whole-step CUDA graphs (gmeta/_cuda_graph.py); None: GMETA_CUDA_GRAPHS decides
+        self._cuda_graphs = _cuda_graph.enabled_by_env() if cuda_graphs is None \
+            else bool(cuda_graphs)
+        self._graph_backends: dict = {}  # device name -> the CUDA stream and calls of its graphs
+        self._not_graphed: dict = {}  # plan -> why its step is not a CUDA graph
         self._cpu_groups: set = set()  # nodes moved to the CPU after a GPU ran out of memory
         self._closed = False
         self._state = SessionState()
@@ -231,6 +236,8 @@ class BaseSession:
     def close(self) -> None:
         self._closed = True
         self._plans.clear()
+        self._not_graphed.clear()
+        self._graph_backends.clear()
         self._state = SessionState()
 
     def as_default(self):
@@ -286,10 +293,40 @@ class BaseSession:
         plan.template.append(None)
         plan.fetch_slots = [slot_by_tensor.get(e, none_slot) for e in handler.elements]
         plan.copy_fetch = [i for i, e in enumerate(handler.elements) if e in copy_tensors]
+        if self._cuda_graphs:
+            plan = self._graphed(plan, placement)
         entry = (plan, graph._version, handler)
         if key is not None:
             self._plans[key] = entry
         return entry
+
+    def _graphed(self, plan, placement):
+        if placement is None or not self._inventory.gpus:
+            why = "the session has no GPU"
+        elif type(plan) is not Plan:
+            why = "the step has while loops or v1 conds, whose steps the host decides"
+        else:
+            plan, why = _cuda_graph.graphed(plan, placement, self._state, self._graph_backends)
+        if why is not None:
+            self._not_graphed[plan] = why
+        return plan
+
+    def cuda_graph_status(self, fetches, feed_dict=None) -> dict:
+        """Whether a run of ``fetches`` is replayed as a CUDA graph (``cuda_graphs=True``):
+        ``enabled``, ``captured`` (graphs made, one per feed signature), ``launches``, the
+        captured ``signatures`` (feed shapes), the signatures whose capture ``failed`` and why,
+        and ``reason`` when the step is never captured."""
+        plan = self._entry(fetches, feed_dict)[0]
+        out = {"enabled": self._cuda_graphs, "captured": 0, "launches": 0, "signatures": [],
+               "failed": {}, "reason": None}
+        if isinstance(plan, _cuda_graph.GraphedPlan):
+            out.update(plan.status())
+        elif self._cuda_graphs:
+            out["reason"] = self._not_graphed.get(plan, "not compiled with CUDA graphs")
+        else:
+            out["reason"] = "cuda_graphs is off (Session(cuda_graphs=True) or " \
+                            f"{_cuda_graph.ENV}=1)"
+        return out
 
     def _run_retrying_oom(self, plan, handler, values, fetches, feed_dict):
         """``oom_retry_on_cpu``: a node whose GPU runs out of memory moves (with its colocation
@@ -458,8 +495,8 @@ class InteractiveSession(BaseSession):
     """A Session that installs itself as the default session on construction."""
 
     def __init__(self, target="", graph=None, config=None, device_arrays=False,
-                 oom_retry_on_cpu=False):
-        super().__init__(target, graph, config, device_arrays, oom_retry_on_cpu)
+                 oom_retry_on_cpu=False, cuda_graphs=None):
+        super().__init__(target, graph, config, device_arrays, oom_retry_on_cpu, cuda_graphs)
         self._interactive_cm = self.as_default()
         self._interactive_cm.__enter__()
 
