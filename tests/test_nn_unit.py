@@ -248,6 +248,31 @@ def test_sparse_xent_label_out_of_range(labels, bad):
     assert info.value.op is not None
 
 
+def test_sparse_xent_on_a_cuda_device_gives_nan_rows_instead_of_checking():
+    """On CuPy, like TF's GPU kernel, an out-of-range label makes its row NaN (loss and
+    gradient) instead of an error: the check would make every step wait for the device. Run
+    here with numpy standing in for the cupy module."""
+    import types
+
+    from gmeta.kernels import KernelContext, lookup
+
+    fake_cupy = types.ModuleType("cupy")
+    fake_cupy.__getattr__ = lambda name: getattr(np, name)
+    logits = np.random.default_rng(2).normal(size=(3, 4)).astype(np.float32)
+    with gm.Graph().as_default():
+        loss = gm.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=gm.placeholder(gm.int32, [3]), logits=gm.constant(logits))
+    kdef = lookup("SparseSoftmaxCrossEntropyWithLogits", "GPU")
+    run = kdef.factory(KernelContext(loss.op, fake_cupy, "GPU", None))
+    got_loss, got_grad = run(logits, np.array([1, 4, -1], np.int32))
+    ref_loss, ref_grad = kdef.factory(KernelContext(loss.op, np, "CPU", None))(
+        logits[:1], np.array([1], np.int32))
+    np.testing.assert_allclose(got_loss[0], ref_loss[0], rtol=1e-6)
+    np.testing.assert_allclose(got_grad[0], ref_grad[0], rtol=1e-6)
+    assert np.isnan(got_loss[1:]).all() and np.isnan(got_grad[1:]).all()
+    assert got_loss.dtype == np.float32 and got_grad.shape == (3, 4)
+
+
 def test_sparse_xent_static_errors():
     with gm.Graph().as_default():
         z = gm.constant(np.zeros((4, 5), np.float32))

@@ -183,6 +183,10 @@ def _sparse_xent(ctx):
     xp = ctx.xp
     dtype = ctx.output_np_dtype(0)
     cache = {}
+    # TF's GPU kernel does not check the labels (that would wait for the device): a row whose
+    # label is out of range gets NaN loss and gradient. CuPy does the same; numpy raises like
+    # TF's CPU kernel.
+    check = getattr(xp, "__name__", "") != "cupy"
 
     def rows_of(batch):  # the row indices, made once per batch size
         rows = cache.get(batch)
@@ -204,7 +208,10 @@ def _sparse_xent(ctx):
                             f"{list(logits.shape)}")
         # one comparison finds negatives too: as unsigned they are huge
         unsigned = labels.view(np.uint32 if labels.dtype.itemsize == 4 else np.uint64)
-        if batch and bool((unsigned >= classes).any()):
+        if not check:
+            bad = unsigned >= classes
+            labels = xp.where(bad, 0, labels)
+        elif batch and bool((unsigned >= classes).any()):
             bad = (labels < 0) | (labels >= classes)
             first = int(labels[bad][0])
             values = " ".join(str(int(v)) for v in labels.tolist())
@@ -222,6 +229,9 @@ def _sparse_xent(ctx):
         loss = xp.log(total[:, 0]) - shifted[rows, labels]  # -log softmax at the label
         e /= total  # the softmax: the backprop is softmax - one_hot(label)
         e[rows, labels] -= 1
+        if not check:
+            loss = xp.where(bad, np.nan, loss)
+            e = xp.where(bad[:, None], np.nan, e)
         return loss.astype(dtype, copy=False), e.astype(dtype, copy=False)
 
     return run
