@@ -75,6 +75,11 @@ class CupyBackend:
             self.stream = cupy.cuda.Stream(non_blocking=True)
         self.side = None  # for work done during a capture but not part of it
 
+    @staticmethod
+    def supports(dev) -> bool:
+        """Whether graphs can be made on device ``dev`` (a LocalDevice) at all."""
+        return dev.real_gpu
+
     def accepts(self, dev) -> bool:
         return dev.real_gpu and dev.ordinal == self.ordinal
 
@@ -220,7 +225,14 @@ def _analyse(plan, placement, backends):
         if backend is None:
             backend = backends.get(dev.name)
             if backend is None:
-                backend = backends[dev.name] = backend_factory(dev.ordinal)
+                if not backend_factory.supports(dev):
+                    raise NotCapturable(f"{dev.label()} is not a CUDA device (a CUDA graph "
+                                        "needs a real GPU)")
+                try:
+                    backend = backends[dev.name] = backend_factory(dev.ordinal)
+                except Exception as e:  # no CuPy, or CUDA refuses the stream
+                    raise NotCapturable(f"cannot set up CUDA graphs on {dev.label()}: "
+                                        f"{type(e).__name__}: {e}") from e
         if not backend.accepts(dev):
             raise NotCapturable(f"node '{op.name}' ({op.type}) runs on {dev.label()}, not on "
                                 "the one GPU of the rest of the step")

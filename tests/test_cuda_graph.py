@@ -31,6 +31,10 @@ class EmulatedCuda:
         self.capturing = False
         EmulatedCuda.made.append(self)
 
+    @staticmethod
+    def supports(dev):
+        return dev.is_gpu
+
     def accepts(self, dev):
         return dev.is_gpu
 
@@ -371,6 +375,14 @@ def test_no_gpu_no_graph(monkeypatch):
         out = x + 1.0
     status = _reason(g, out, {x: np.ones(3, np.float32)})
     assert status["captured"] == 0 and "no GPU" in status["reason"]
+
+
+def test_a_virtual_gpu_is_not_a_cuda_device(vgpu, monkeypatch):
+    monkeypatch.setattr(_cuda_graph, "backend_factory", _cuda_graph.CupyBackend)
+    graphed, _, status = _train(True, OPTIMIZERS["sgd"], batches=_batches(3))
+    eager, _, _ = _train(False, OPTIMIZERS["sgd"], batches=_batches(3))
+    np.testing.assert_allclose([r[0] for r in graphed], [r[0] for r in eager], rtol=1e-6)
+    assert status["captured"] == 0 and "not a CUDA device" in status["reason"]
 
 
 def test_uninitialized_variable_fails_the_same_way(vgpu):
