@@ -42,15 +42,12 @@ MLP 784-64-64-10 batch 32, CNN depths 4/8, dense 32, batch 8).
 from __future__ import annotations
 
 import argparse
-import gc
 import inspect
 import json
 import math
 import os
 import platform
-import statistics
 import sys
-import time
 from collections import Counter
 from typing import Callable, NamedTuple, Optional
 
@@ -60,6 +57,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import gmeta  # noqa: E402
 from bench import workloads  # noqa: E402
+from bench.timing import measure  # noqa: E402
 from gmeta.devices import discovery  # noqa: E402
 
 FIGURES = ("matmul", "mnist_mlp_train", "cnn_train")
@@ -253,32 +251,8 @@ def virtual_target(hide_real=True) -> Target:
 
 # -- timing ----------------------------------------------------------------------------------------
 def measure_synced(fn, sync, min_time=0.5, repeats=7, warmup=5) -> dict:
-    """``bench.timing.measure`` for asynchronous devices: ``sync()`` runs before every clock read,
-    so a batch's time covers the device work its calls queued. Median seconds per call over
-    ``repeats`` batches, each sized to about ``min_time / repeats``."""
-    for _ in range(warmup):
-        fn()
-    sync()
-    n = 1
-    while True:
-        start = time.perf_counter()
-        for _ in range(n):
-            fn()
-        sync()
-        t = time.perf_counter() - start
-        if t >= min_time / repeats or n >= 1 << 20:
-            break
-        n *= 2
-    samples = []
-    for _ in range(repeats):
-        gc.collect()
-        sync()
-        start = time.perf_counter()
-        for _ in range(n):
-            fn()
-        sync()
-        samples.append((time.perf_counter() - start) / n)
-    return {"median_s": statistics.median(samples), "min_s": min(samples), "calls": n * repeats}
+    """``bench.timing.measure`` with ``sync()`` (the device's) before every clock read."""
+    return measure(fn, min_time=min_time, repeats=repeats, warmup=warmup, sync=sync)
 
 
 # -- gmeta -----------------------------------------------------------------------------------------

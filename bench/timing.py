@@ -9,15 +9,20 @@ import tempfile
 import time
 
 
-def measure(fn, min_time=0.5, repeats=7, warmup=5):
-    """Median seconds per call of ``fn`` over ``repeats`` timed batches (after a warm-up)."""
+def measure(fn, min_time=0.5, repeats=7, warmup=5, sync=None):
+    """Median seconds per call of ``fn`` over ``repeats`` timed batches (after a warm-up).
+    ``sync``: for asynchronous devices, run before every clock read so that a batch's time
+    covers the device work its calls queued."""
+    sync = sync or _nothing
     for _ in range(warmup):
         fn()
+    sync()
     n, t = 1, 0.0
     while True:  # size a batch to about min_time / repeats
         start = time.perf_counter()
         for _ in range(n):
             fn()
+        sync()
         t = time.perf_counter() - start
         if t >= min_time / repeats or n >= 1 << 20:
             break
@@ -25,11 +30,17 @@ def measure(fn, min_time=0.5, repeats=7, warmup=5):
     samples = []
     for _ in range(repeats):
         gc.collect()
+        sync()
         start = time.perf_counter()
         for _ in range(n):
             fn()
+        sync()
         samples.append((time.perf_counter() - start) / n)
     return {"median_s": statistics.median(samples), "min_s": min(samples), "calls": n * repeats}
+
+
+def _nothing():
+    pass
 
 
 def run_workloads(tf, names, min_time=0.5):
