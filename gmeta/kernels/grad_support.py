@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from gmeta import errors
-from gmeta.kernels import kernel, same_dtype
+from gmeta.kernels import cuda_fused, kernel, same_dtype
 from gmeta.kernels.array import _ints
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -133,6 +133,36 @@ _SCALED_GRADS = {
 }
 
 
+# The grads with a fused CUDA kernel (gmeta/kernels/cuda_fused.py): op type -> its name.
+_CUDA_GRADS = {"ReluGrad": "relu_grad", "Relu6Grad": "relu6_grad", "TanhGrad": "tanh_grad",
+               "SigmoidGrad": "sigmoid_grad"}
+
+
+def _cuda_grad(ctx):
+    """The fused kernel of this grad node where ``ctx.xp`` is CuPy (float32/64), else None."""
+    return cuda_fused.pick(ctx.xp, _CUDA_GRADS.get(ctx.type), ctx.output_np_dtype())
+
+
+def _grad_inplace(ctx, ks, regular):
+    """The in-place variant of a grad: on CuPy, its fused kernel with a dying input (of the
+    output's dtype and, checked per run, of the other input's shape) as the output; elsewhere
+    :func:`_scaled_grad_inplace` (None for the grads that are not ``gradient * factor``)."""
+    fused = _cuda_grad(ctx)
+    if fused is None:
+        return _scaled_grad_inplace(ctx, ks, regular) if ctx.type in _SCALED_GRADS else None
+    ks = same_dtype(ctx, ks)
+    if not ks:
+        return None
+    k = ks[0]
+
+    def run(a, b):
+        if a.shape != b.shape:
+            return regular(a, b)
+        return fused(a, b, b if k else a)
+
+    return run
+
+
 def _scaled_grad_inplace(ctx, ks, regular):
     gi, factor = _SCALED_GRADS[ctx.type]
     if gi not in same_dtype(ctx, ks) or ctx.output_dtypes[0].is_complex:
@@ -149,10 +179,15 @@ def _scaled_grad_inplace(ctx, ks, regular):
 
 def _register_elementwise_grad(op_type, body, same_shape):
     @kernel(op_type, fresh=True,
-            inplace=_scaled_grad_inplace if op_type in _SCALED_GRADS else None)
+            inplace=_grad_inplace if op_type in _SCALED_GRADS or op_type in _CUDA_GRADS
+            else None)
     def _factory(ctx):
         xp = ctx.xp
         dtype = ctx.output_np_dtype()
+        compute = _cuda_grad(ctx)  # CuPy: one fused launch
+        if compute is None:
+            def compute(a, b):
+                return xp.asarray(body(xp, a, b, ctx)).astype(dtype, copy=False)
 
         def run(a, b):
             if same_shape:
@@ -165,7 +200,7 @@ def _register_elementwise_grad(op_type, body, same_shape):
                     raise _bad(ctx, f"The two arguments to a cwise op must have same number of "
                                     f"elements, got {a.size} and {b.size}")
                 b = b.reshape(a.shape)
-            return xp.asarray(body(xp, a, b, ctx)).astype(dtype, copy=False)
+            return compute(a, b)
 
         return run
 

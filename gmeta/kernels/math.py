@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from gmeta import errors
-from gmeta.kernels import inplace_binary, inplace_unary, kernel
+from gmeta.kernels import cuda_fused, inplace_binary, inplace_unary, kernel
 
 
 def _invalid(op, message):
@@ -243,6 +243,9 @@ def _unary_special(ctx):
             return lambda x: asarray(xp.where(xp.abs(x) == 1, x, 0)).astype(dtype, copy=False)
         return lambda x: asarray(1 / x).astype(dtype, copy=False)
     if op_type == "Sigmoid":
+        fused = cuda_fused.pick(xp, "sigmoid", dtype)
+        if fused is not None:  # CuPy: 1 / (1 + e^-x) in one launch
+            return fused
         if ctx.input_dtypes[0].is_floating:
             # 1 / (1 + e^-x) in one buffer, 3x faster than expit and as accurate at both ends:
             # e^-x is huge for very negative x and 1 / huge keeps its precision; past float's

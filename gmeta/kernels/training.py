@@ -21,6 +21,10 @@ array (which later updates then write into). Resource variables are copy-on-writ
 ``ReadVariableOp`` value hands out the variable's array itself, so an update writes a new array
 and values read before it (fetched, or still to be consumed in the same run) keep theirs, as TF's
 resource kernels copy a buffer some reader still holds.
+
+On CuPy, the dense updates of GradientDescent, Momentum, Adam, RMSProp and Adagrad run as one
+fused kernel each (gmeta/kernels/cuda_fused.py, :func:`_cuda_dense`): the same formula, written
+into a ref variable's and its slots' own arrays, or into new arrays for a resource variable.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import numpy as np
 
 from gmeta import errors
 from gmeta.framework import op_def_registry
-from gmeta.kernels import kernel
+from gmeta.kernels import cuda_fused, kernel
 from gmeta.kernels.grad_support import scatter_at
 from gmeta.kernels.state import read_ref
 
@@ -424,6 +428,86 @@ def _sparse_factory(ctx, formula, returns_ref):
     return run
 
 
+# -- fused CUDA updates (gmeta/kernels/cuda_fused.py) --------------------------------------------
+# algorithm -> its fused kernel; "<name>_nesterov" where the node sets use_nesterov.
+_CUDA = {"GradientDescent": "apply_gradient_descent", "Momentum": "apply_momentum",
+         "Adam": "apply_adam", "RMSProp": "apply_rms_prop", "Adagrad": "apply_adagrad"}
+
+
+def _cuda_kernel(ctx):
+    """The fused kernel of this dense ``(Resource)Apply*`` node where ``ctx.xp`` is CuPy and the
+    kernel covers its dtype and attrs (Adagrad's ``update_slots=False`` is not), else None."""
+    name = _CUDA.get(ctx.type.removeprefix("Resource").removeprefix("Apply"))
+    if name is None or not ctx.attr("update_slots", True):
+        return None
+    if ctx.attr("use_nesterov", False):
+        name += "_nesterov"
+    return cuda_fused.pick(ctx.xp, name, ctx.attr("T").as_numpy_dtype)
+
+
+def _apart(arrays, outs) -> bool:
+    """Whether no array of ``arrays`` can overlap one of ``outs`` (arrays that own their data)
+    other than by being it. A fused kernel reads an element of each input before it writes that
+    element of any output, so the very same array may be both; a view of it may not."""
+    for a in arrays:
+        if any(a is o for o in outs):
+            continue
+        root = a
+        while getattr(root, "base", None) is not None:  # a view: up to its owner
+            root = root.base
+        if any(root is o for o in outs):
+            return False
+    return True
+
+
+def _cuda_dense(ctx, regular, returns_ref):
+    """``regular``, a dense update's closure; or, where :func:`_cuda_kernel` has a kernel, a
+    closure that runs it in one launch when the arguments fit it: slots of the gradient's shape
+    and dtype (the node's ``T``), 0-d scalars of that dtype and, for a ref variable, slots that
+    are writable, distinct and apart from the other inputs (:func:`_apart`), which the kernel
+    updates in place. A resource variable and its slots get the kernel's new arrays
+    (copy-on-write). Anything else runs ``regular``, which also raises the errors."""
+    k = _cuda_kernel(ctx)
+    if k is None:
+        return regular
+    op, dtype = ctx.op, np.dtype(ctx.attr("T").as_numpy_dtype)
+    sig = _Signature(ctx.type)
+    slots = [i for i, _ in sig.slots]
+    gi = sig.grad[0]
+    scalars = [i for i, _ in sig.scalars]
+    others = scalars + [gi]
+    single = len(slots) == 1  # the kernel then returns one array, not a tuple
+
+    def run(*args):
+        grad = args[gi]
+        shape = grad.shape
+        if grad.dtype != dtype:
+            return regular(*args)
+        values = list(args)
+        outs = []
+        for i in slots:
+            a = values[i] = read_ref(args[i], op)
+            if a.shape != shape or a.dtype != dtype or (returns_ref and (
+                    not _writable(a) or any(a is b for b in outs))):
+                return regular(*args)
+            outs.append(a)
+        for i in scalars:
+            a = args[i]
+            if a.ndim != 0 or a.dtype != dtype:
+                return regular(*args)
+        if not returns_ref:
+            new = k(*values)
+            for i, a in zip(slots, (new,) if single else new):
+                args[i].value = a
+            return None
+        if not _apart([args[i] for i in others], outs):
+            return regular(*args)
+        k(*values, *outs)
+        return args[0]
+
+    return run
+
+
 def _register_algorithm(algo, dense, sparse):
     forms = [(f"Apply{algo}", False, True), (f"ResourceApply{algo}", False, False),
              (f"SparseApply{algo}", True, True), (f"ResourceSparseApply{algo}", True, False)]
@@ -433,8 +517,10 @@ def _register_algorithm(algo, dense, sparse):
         formula = (sparse or dense) if is_sparse else dense
         factory = _sparse_factory if is_sparse else _dense_factory
 
-        def _factory(ctx, factory=factory, formula=formula, returns_ref=returns_ref):
-            return factory(ctx, formula, returns_ref)
+        def _factory(ctx, factory=factory, formula=formula, returns_ref=returns_ref,
+                     is_sparse=is_sparse):
+            run = factory(ctx, formula, returns_ref)
+            return run if is_sparse else _cuda_dense(ctx, run, returns_ref)
 
         inplace = None if is_sparse else _INPLACE.get(op_type)
         kernel(op_type, inplace=inplace)(_factory)
@@ -443,17 +529,30 @@ def _register_algorithm(algo, dense, sparse):
 def _sgd_inplace(ctx, ks, regular):
     """(Resource)ApplyGradientDescent with a dying ``delta`` (memory planning): ``delta * alpha``
     is computed in ``delta``'s buffer, and a resource variable (copy-on-write) takes
-    ``var - delta * alpha`` in that buffer too, so the update allocates nothing."""
+    ``var - delta * alpha`` in that buffer too, so the update allocates nothing. On CuPy the
+    resource update is the fused kernel with ``delta`` as its output; the ref update keeps the
+    fused kernel's own closure (None), which writes into ``var`` already."""
     if 2 not in ks:
         return None
     xp, op = ctx.xp, ctx.op
     multiply, subtract = xp.multiply, xp.subtract
+    fused = _cuda_kernel(ctx)
 
     def fits(var, alpha, delta):
         return alpha.ndim == 0 and delta.shape == var.shape and delta.dtype == var.dtype and \
             alpha.dtype == var.dtype
 
-    if ctx.type == "ApplyGradientDescent":
+    if fused is not None:
+        if ctx.type == "ApplyGradientDescent":
+            return None  # the fused kernel already updates var in place, in one launch
+
+        def run(ref, alpha, delta):  # var - delta * alpha in one launch, into delta
+            var = read_ref(ref, op)
+            if fits(var, alpha, delta) and delta.flags.c_contiguous:
+                ref.value = fused(var, alpha, delta, delta)
+                return None
+            return regular(ref, alpha, delta)
+    elif ctx.type == "ApplyGradientDescent":
         def run(ref, alpha, delta):
             var = read_ref(ref, op)
             if fits(var, alpha, delta) and _writable(var):
@@ -497,7 +596,10 @@ def _fused_inplace(ctx, ks, regular):
     """ApplyMomentum / ApplyAdam (ref variables, dense) with a dying ``grad`` (memory planning):
     the formula of ``_ALGORITHMS``, operation for operation (so bit for bit), written into the
     variable's and slots' own arrays with the gradient's buffer as scratch, instead of new arrays
-    copied in by :func:`store`."""
+    copied in by :func:`store`. On CuPy: None, the fused kernel's closure does better (one
+    launch, in place, no scratch)."""
+    if _cuda_kernel(ctx) is not None:
+        return None
     body, attr = _FUSED[ctx.type]
     sig = _Signature(ctx.type)
     gi = sig.grad[0]
