@@ -102,6 +102,7 @@ accum_out = a;
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _OPTIONS = ("--fmad=false",)
 _BUILT: dict = {}  # (array module, name) -> its ElementwiseKernel
+_CHECKED: dict = {}  # (array module, name, dtype) -> whether it compiled and ran (pick)
 
 
 def is_cupy(xp) -> bool:
@@ -124,7 +125,25 @@ def get(xp, name: str):
 def pick(xp, name, dtype):
     """The fused kernel ``name`` where ``xp`` is CuPy and ``dtype`` is float32 or float64, else
     None (no kernel by that name either): the caller then keeps its ``xp`` code. Factories call
-    this once, at plan time."""
+    this once, at plan time. The first pick of a (name, dtype) compiles the kernel and runs it
+    on one element; if the device's compiler refuses it, a warning says so and the unfused code
+    runs from then on (a step never fails for want of a fused kernel)."""
     if name is None or not is_cupy(xp) or np.dtype(dtype) not in _DTYPES:
         return None
-    return get(xp, name)
+    key = (xp, name, np.dtype(dtype))
+    ok = _CHECKED.get(key)
+    if ok is None:
+        k = get(xp, name)
+        n_in = KERNELS[name].in_params.count(",") + 1
+        try:
+            k(*[xp.ones((1,), dtype) for _ in range(n_in)])
+            ok = True
+        except Exception as e:  # NVRTC's CompileException, a driver error
+            import logging
+
+            logging.getLogger("gmeta").warning(
+                "gmeta: the fused CUDA kernel %s (%s) could not be built, so the unfused CuPy "
+                "code runs instead: %s: %s", name, np.dtype(dtype).name, type(e).__name__, e)
+            ok = False
+        _CHECKED[key] = ok
+    return get(xp, name) if ok else None

@@ -341,7 +341,47 @@ def make_fake_cupy():
 
 @pytest.fixture
 def cp():
-    return make_fake_cupy()
+    """A fake cupy whose kernels count as built already (``cuda_fused.pick``'s one-element trial
+    launch is tested on its own below), so ``launches`` lists the kernels' real calls only."""
+    mod = make_fake_cupy()
+    for name in cuda_fused.KERNELS:
+        for dtype in cuda_fused._DTYPES:
+            cuda_fused._CHECKED[(mod, name, dtype)] = True
+    yield mod
+    for key in [k for k in cuda_fused._CHECKED if k[0] is mod]:
+        del cuda_fused._CHECKED[key]
+
+
+def test_pick_tries_each_kernel_once_per_dtype():
+    mod = make_fake_cupy()
+    k = cuda_fused.pick(mod, "tanh_grad", np.float32)
+    assert k is cuda_fused.get(mod, "tanh_grad") and mod.launches == ["gmeta_tanh_grad"]
+    assert cuda_fused.pick(mod, "tanh_grad", np.float32) is k
+    assert mod.launches == ["gmeta_tanh_grad"]  # no second trial
+    cuda_fused.pick(mod, "tanh_grad", np.float64)
+    assert mod.launches == ["gmeta_tanh_grad"] * 2
+
+
+def test_a_kernel_the_compiler_refuses_falls_back_with_a_warning(caplog):
+    mod = make_fake_cupy()
+
+    class CompileException(Exception):
+        pass
+
+    class Refused:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __call__(self, *args):
+            raise CompileException("nvrtc: error: unrecognized option --fmad=false")
+
+    mod.ElementwiseKernel = Refused
+    with caplog.at_level("WARNING", logger="gmeta"):
+        assert cuda_fused.pick(mod, "apply_adam", np.float32) is None
+        assert cuda_fused.pick(mod, "apply_adam", np.float32) is None
+    (record,) = caplog.records
+    assert "apply_adam" in record.message and "unfused CuPy code runs" in record.message
+    assert "unrecognized option" in record.message
 
 
 # -- the evaluator itself ----------------------------------------------------------------------
