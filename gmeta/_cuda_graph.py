@@ -246,7 +246,9 @@ def _analyse(plan, placement, backends):
             # a value fixed per signature: copied once, at the capture, outside the graph
             body.append((_outside(backend, fn), ins, out, op))
             continue
-        if any(i in feed_index for i in ins) and op.type not in _METADATA_ONLY:
+        if op.type in _METADATA_ONLY:
+            static.update(outs)  # a shape: fixed per feed signature, wherever it is read
+        elif any(i in feed_index for i in ins):
             raise NotCapturable(f"node '{op.name}' ({op.type}) reads a feed in host memory; a "
                                 "graph would keep the value it had at capture")
         body.append(step)

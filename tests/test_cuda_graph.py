@@ -395,3 +395,29 @@ def test_uninitialized_variable_fails_the_same_way(vgpu):
         status = sess.cuda_graph_status(train, {x: a, y: b})
     assert status["captured"] == 0
     assert any("no value on the GPU" in why for why in status["failed"].values())
+
+
+def test_shape_arithmetic_on_the_host_is_captured_per_signature(vgpu):
+    """A GPU value's shape read into host int32 arithmetic (a reshape's target; placement keeps
+    Shape on the host) is fixed per feed signature: the step is captured, and each signature
+    gets its own graph."""
+    g = gm.Graph()
+    with g.as_default():
+        with gm.device("/gpu:0"):
+            x = gm.placeholder(gm.float32, [None, 4])
+            h = x * 2.0
+            shape = gm.shape(h)
+        with gm.device("/cpu:0"):
+            flat = gm.stack([shape[0] * shape[1]])
+        with gm.device("/gpu:0"):
+            out = gm.reshape(h, flat) + 1.0
+    with gm.Session(graph=g, cuda_graphs=True) as sess:
+        rows = {r["node"]: r["assigned"] for r in sess.placement()}
+        for n in (3, 5):
+            a = np.arange(n * 4, dtype=np.float32).reshape(n, 4)
+            for _ in range(3):
+                np.testing.assert_array_equal(sess.run(out, {x: a}), a.reshape(-1) * 2 + 1)
+        status = sess.cuda_graph_status(out, {x: a})
+    assert rows[shape.op.name].endswith("CPU:0") and rows[flat.op.name].endswith("CPU:0")
+    assert rows[out.op.name].endswith("GPU:0")
+    assert status["captured"] == 2 and status["launches"] == 4, status  # 2 per signature
