@@ -371,19 +371,45 @@ def _check_indices(ctx, xp, indices, limit):
         raise _err(ctx, f"indices[{at}] = {value} is not in [0, {limit})")
 
 
-def _gather(ctx, xp, params, indices, axis, batch_dims):
+def on_device(xp) -> bool:
+    """Whether kernels run on CuPy: index checks are then left out, as in TF's GPU kernels (an
+    out-of-range index gives zeros), since a check would make every step wait for the device."""
+    return getattr(xp, "__name__", "") == "cupy"
+
+
+def take_unchecked(xp, params, indices, axis=0, batch_dims=0, take=None):
+    """``take(params, indices)`` (``xp.take`` along ``axis`` by default) with the output zero
+    where an index is out of range, as TF's GPU gathers give, and no host synchronisation."""
+    limit = params.shape[axis]
+    bad = (indices < 0) | (indices >= limit)
+    b, r = batch_dims, params.ndim
+    out_shape = params.shape[:axis] + indices.shape[b:] + params.shape[axis + 1:]
+    if limit == 0:
+        return xp.zeros(out_shape, params.dtype)
+    safe = xp.where(bad, 0, indices)
+    out = take(params, safe) if take is not None else xp.take(params, safe, axis=axis)
+    mask = bad.reshape(indices.shape[:b] + (1,) * (axis - b) + indices.shape[b:] +
+                       (1,) * (r - axis - 1))
+    return xp.where(mask, xp.zeros((), params.dtype), out)
+
+
+def _gather(ctx, xp, params, indices, axis, batch_dims, check=True):
     r = params.ndim
     if r == 0:
         raise _err(ctx, "params must be at least 1 dimensional")
     a = _axis(ctx, axis, r)
     b = batch_dims + indices.ndim if batch_dims < 0 else batch_dims
-    _check_indices(ctx, xp, indices, params.shape[a])
-    if b == 0:
-        return xp.take(params, indices, axis=a)
-    if b > a or b > indices.ndim or params.shape[:b] != indices.shape[:b]:
+    if b and (b > a or b > indices.ndim or params.shape[:b] != indices.shape[:b]):
         raise _err(ctx, f"batch_dims ({batch_dims}) must be <= axis ({a}) and the first "
                         f"batch_dims dimensions of params {_shape_str(params.shape)} and indices "
                         f"{_shape_str(indices.shape)} must match")
+    if check and on_device(xp) and indices.size:
+        return take_unchecked(xp, params, indices, a, b, None if b == 0 else
+                              lambda p, i: _gather(ctx, xp, p, i, a, b, check=False))
+    if check:
+        _check_indices(ctx, xp, indices, params.shape[a])
+    if b == 0:
+        return xp.take(params, indices, axis=a)
     out_shape = params.shape[:a] + indices.shape[b:] + params.shape[a + 1:]
     n = int(np.prod(params.shape[:b], dtype=np.int64))
     if n == 0:

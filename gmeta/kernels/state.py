@@ -11,6 +11,7 @@ import numpy as np
 
 from gmeta import errors
 from gmeta.kernels import kernel
+from gmeta.kernels.array import on_device, take_unchecked
 
 
 class VarRef:
@@ -172,10 +173,14 @@ def _resource_gather(ctx):
         raise errors.UnimplementedError(None, op, f"ResourceGather with batch_dims={batch_dims} "
                                                   f"(node '{op.name}') is not supported yet")
 
+    device = on_device(xp)
+
     def run(ref, indices):
         params = read_ref(ref, op)
         n = params.shape[0]
         idx = xp.asarray(indices)
+        if device and idx.size:  # TF's GPU kernel: zeros for an out-of-range index, no check
+            return take_unchecked(xp, params, idx)
         if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
             bad = int(idx[(idx < 0) | (idx >= n)].ravel()[0])
             raise errors.InvalidArgumentError(None, op, f"indices = {bad} is not in [0, {n}) "

@@ -358,3 +358,56 @@ def test_strided_slice_all_mask_combinations(g):
         want = v[tuple(index)]
         assert out.shape.as_list() == list(want.shape)
         np.testing.assert_array_equal(_run(out, {x: v}), want)
+
+
+# -- gathers on a CUDA device: no index check (TF's GPU kernels give zeros) ------------------------
+def _fake_cupy():
+    """numpy under the name "cupy": the kernels take their device path."""
+    import types
+
+    mod = types.ModuleType("cupy")
+    mod.__getattr__ = lambda name: getattr(np, name)
+    return mod
+
+
+@pytest.mark.parametrize("axis, batch_dims", [(0, 0), (1, 0), (1, 1), (2, 1)])
+def test_gather_on_a_cuda_device_gives_zeros_for_out_of_range_indices(axis, batch_dims):
+    from gmeta.kernels import KernelContext, lookup
+
+    rng = np.random.default_rng(4)
+    params = rng.normal(size=(2, 3, 4)).astype(np.float32)
+    limit = params.shape[axis]
+    indices = np.array([[0, limit, 1], [-1, limit - 1, 2 * limit]], np.int32)[:, :2 + axis]
+    with tf.Graph().as_default():
+        out = tf.gather(tf.constant(params), tf.placeholder(tf.int32, indices.shape),
+                        axis=axis, batch_dims=batch_dims)
+    kdef = lookup("GatherV2", "GPU")
+    got = kdef.factory(KernelContext(out.op, _fake_cupy(), "GPU", None))(
+        params, indices, np.int32(axis))
+    bad = (indices < 0) | (indices >= limit)
+    cpu = kdef.factory(KernelContext(out.op, np, "CPU", None))
+    want = cpu(params, np.where(bad, 0, indices), np.int32(axis))
+    b = batch_dims
+    mask = bad.reshape(indices.shape[:b] + (1,) * (axis - b) + indices.shape[b:] +
+                       (1,) * (params.ndim - axis - 1))
+    want = np.where(mask, 0, want)
+    np.testing.assert_array_equal(got, want)
+    assert got.dtype == np.float32 and bad.any() and (got != 0).any()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="is not in"):
+        cpu(params, indices, np.int32(axis))  # the CPU kernel checks, as TF's does
+
+
+def test_resource_gather_on_a_cuda_device_gives_zeros_for_out_of_range_indices():
+    from gmeta.kernels import KernelContext, lookup
+    from gmeta.kernels.state import VarRef
+
+    params = np.arange(12, dtype=np.float32).reshape(4, 3)
+    with tf.Graph().as_default():
+        v = tf.Variable(params, use_resource=True)
+        out = tf.gather(v, tf.placeholder(tf.int32, [3]))
+    ref = VarRef("v", tf.float32, [4, 3])
+    ref.value = params
+    run = lookup("ResourceGather", "GPU").factory(
+        KernelContext(out.op, _fake_cupy(), "GPU", None))
+    got = run(ref, np.array([3, 4, -1], np.int32))
+    np.testing.assert_array_equal(got, [params[3], np.zeros(3), np.zeros(3)])
