@@ -77,20 +77,25 @@ def _table(rows, names):
         s = r["median_s"]
         return f"{s * 1e3:>19.2f} ms" if s >= 1e-3 else f"{s * 1e6:>19.1f} µs"
 
-    head = f"{'figure':<20}" + "".join(f"{i:>22}" for i in impls)
-    if len(impls) == 2:
-        head += f"{'gmeta/TF':>10}"
+    others = impls[1:]  # each gets a column: gmeta's time over its time
+    short = {i: {"tensorflow": "TF", "onnxruntime": "ORT"}.get(i.split()[0], i.split()[0])
+             for i in others}
+    head = f"{'figure':<20}" + "".join(f"{i:>22}" for i in impls) + \
+        "".join(f"{'gmeta/' + short[i]:>11}" for i in others)
     print("\n" + head)
     for n in names:
         line = f"{n:<20}" + "".join(cell(by.get((i, n))) for i in impls)
-        if len(impls) == 2 and (impls[1], n) in by and (impls[0], n) in by:
-            a, b = by[(impls[0], n)], by[(impls[1], n)]
+        for other in others:
+            a, b = by.get((impls[0], n)), by.get((other, n))
+            if a is None or b is None:
+                line += f"{'-':>11}"
+                continue
             ratio = a["mb_per_s"] / b["mb_per_s"] if "mb_per_s" in a else \
                 a["median_s"] / b["median_s"]
-            line += f"{ratio:>9.2f}x"
+            line += f"{ratio:>10.2f}x"
         print(line)
-    if len(impls) == 2:
-        print("(gmeta/TF: time ratio, lower is better; MB/s ratio for throughput, higher is "
+    if others:
+        print("(gmeta/X: time ratio, lower is better; MB/s ratio for throughput, higher is "
               "better)")
     rounds = len({r.get("round", 0) for r in rows})
     if rounds > 1:

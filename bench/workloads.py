@@ -22,12 +22,18 @@ class Workload(NamedTuple):
     unit: str = "s"  # what the figure means: "s" per call, or "MB/s" throughput
     megabytes: float = 0.0
     heavy: bool = False  # seconds per call: few repeats
+    inference: bool = False  # also timed in ONNX Runtime (tf_side.py), when it is installed
 
 
 def _session(tf, fetches, feed):
     sess = tf.Session()
     sess.run(tf.global_variables_initializer())
-    return lambda: sess.run(fetches, feed)
+
+    def step():
+        return sess.run(fetches, feed)
+
+    step.session, step.fetches, step.feed = sess, fetches, feed  # for the ONNX Runtime side
+    return step
 
 
 def tiny_add(tf, workdir):
@@ -171,7 +177,7 @@ def restore_256mb(tf, workdir):
 
 WORKLOADS = {
     "tiny_add": Workload(tiny_add),
-    "seed_mlp_forward": Workload(seed_mlp_forward),
+    "seed_mlp_forward": Workload(seed_mlp_forward, inference=True),
     "seed_mlp_train": Workload(seed_mlp_train),
     "mnist_mlp_train": Workload(mnist_mlp_train, heavy=True),
     "lstm_train": Workload(lstm_train),  # about 15 ms a step: timed in batches
