@@ -371,7 +371,18 @@ class BaseSession:
     def _feeds(self, feed_dict):
         graph = self._graph
         tensors, values = [], []
-        for k, v in _expand_sparse_feeds(feed_dict):
+        Tensor = ops_lib.Tensor
+        for k, v in feed_dict.items():
+            if k.__class__ is Tensor and k._op._graph is graph:  # the common case: no lookup
+                tensors.append(k)
+                values.append(v)
+            else:
+                self._feed_slow(graph, k, v, tensors, values)
+        return tuple(tensors), values
+
+    def _feed_slow(self, graph, key, value, tensors, values):
+        """A feed key that is a name, a Variable, a SparseTensor or another graph's tensor."""
+        for k, v in _expand_sparse_feeds({key: value}):
             if hasattr(k, "_as_graph_element") and not isinstance(k, ops_lib.Tensor):
                 k = k._as_graph_element()
             try:
@@ -383,7 +394,6 @@ class BaseSession:
                     from None
             tensors.append(t)
             values.append(v)
-        return tuple(tensors), values
 
     def make_callable(self, fetches, feed_list=None, accept_options=False):
         feed_list = list(feed_list or [])

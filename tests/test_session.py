@@ -220,3 +220,19 @@ def test_initialized_value_depends_on_initialisation(g):
         sess.run(a.initializer)
         sess.run(a.assign(5.0))
         assert sess.run(iv) == 5.0  # initialised: the current value
+
+
+def test_feed_keys_of_every_kind_and_a_tensor_of_another_graph():
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.placeholder(tf.float32, [2], name="x")
+        y = x * 2.0
+    with g.as_default(), tf.Session(graph=g) as sess:
+        one = np.ones(2, np.float32)
+        for key in (x, "x:0"):  # a tensor of this graph (no lookup), a name
+            np.testing.assert_array_equal(sess.run(y, {key: one}), [2.0, 2.0])
+        other = tf.Graph()
+        with other.as_default():
+            stranger = tf.placeholder(tf.float32, [2], name="x")
+        with pytest.raises(TypeError, match="Cannot interpret feed_dict key"):
+            sess.run(y, {stranger: one})
