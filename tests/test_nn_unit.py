@@ -428,3 +428,45 @@ def test_shape_functions_partial_shapes():
         assert gm.nn.bias_add(gm.placeholder(gm.float32), b).shape.ndims is None
         assert gm.nn.l2_loss(x).shape.as_list() == []
         assert gm.nn.in_top_k(z, lab, 1).shape.as_list() == [7]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_relu_with_an_array_bound_equals_the_scalar_maximum_bit_for_bit(dtype, monkeypatch):
+    """Relu/Relu6 on numpy take their bound as a same-shaped read-only array (numpy's fast
+    path); the values must be those of ``maximum(x, 0)`` exactly, NaNs and signed zeros too,
+    for contiguous, strided and (past the size cap) scalar-bound inputs alike."""
+    from gmeta.kernels import nn as nn_kernels
+
+    special = np.array([np.nan, -np.nan, -0.0, 0.0, -1.5, 2.5, 7.0, -np.inf, np.inf, 6.0], dtype)
+    x = np.concatenate([special, np.random.default_rng(5).normal(size=990).astype(dtype)])
+    bits = {np.float16: np.uint16, np.float32: np.uint32, np.float64: np.uint64}[dtype]
+    cases = [x.reshape(10, 100), x.reshape(10, 100)[:, ::3], x.reshape(10, 100).T]
+    for limit in (nn_kernels._FILLED_MAX, 8):  # the array bound, then the scalar past the cap
+        monkeypatch.setattr(nn_kernels, "_FILLED_MAX", limit)
+        for a in cases:
+            relu = nn_kernels._relu(np, a, None)
+            relu6 = nn_kernels._relu6(np, a, None)
+            want6 = np.minimum(np.maximum(a, dtype(0)), dtype(6))
+            np.testing.assert_array_equal(relu.view(bits), np.maximum(a, dtype(0)).view(bits))
+            np.testing.assert_array_equal(relu6.view(bits), want6.view(bits))
+            assert relu.dtype == dtype and relu.shape == a.shape
+    for buf in nn_kernels._FILLED.values():
+        assert not buf.flags.writeable and np.unique(buf).size == 1  # all 0 or all 6
+
+
+def test_relu_in_place_leaves_the_shared_bound_untouched():
+    from gmeta.kernels import nn as nn_kernels
+
+    with tf.Graph().as_default():
+        op = tf.nn.relu6(tf.placeholder(tf.float32, [4, 8])).op
+    from gmeta.kernels import KernelContext
+
+    run = nn_kernels._relu_inplace(KernelContext(op, np, "CPU", None), {0}, None)
+    x = np.linspace(-10, 10, 32, dtype=np.float32).reshape(4, 8)
+    want = np.minimum(np.maximum(x, 0), 6)
+    out = run(x)
+    assert out is x
+    np.testing.assert_array_equal(out, want)
+    assert not np.shares_memory(out, nn_kernels._FILLED[(np.dtype(np.float32), 0)])
+    assert (nn_kernels._FILLED[(np.dtype(np.float32), 0)] == 0).all()
+    assert (nn_kernels._FILLED[(np.dtype(np.float32), 6)] == 6).all()

@@ -28,12 +28,35 @@ def _bad(ctx, message):
 
 
 # -- activations (a family table: op type -> body over (xp, x, ctx)) ----------------------------
+_FILLED: dict = {}  # (dtype, value) -> a read-only flat array of that value, grown as needed
+_FILLED_MAX = 1 << 22  # elements: larger inputs take the scalar path (no big buffer kept)
+
+
+def _bound(xp, x, value):
+    """``value`` as the second operand of a maximum/minimum over ``x``: on numpy, a read-only
+    array of it shaped like ``x``, because numpy's maximum and minimum run their SIMD loop for
+    two contiguous arrays but not for an array and a scalar (a float32 relu of 512x1024: 195 us
+    with the scalar, 73 us with the array; the values are the same bit for bit); else the
+    scalar."""
+    n = x.size
+    if xp is not np or x.dtype.kind != "f" or n > _FILLED_MAX or not x.flags.c_contiguous:
+        return value
+    key = (x.dtype, value)
+    buf = _FILLED.get(key)
+    if buf is None or buf.size < n:
+        buf = np.full(max(n, 2 * buf.size if buf is not None else n), value, x.dtype)
+        buf.flags.writeable = False
+        _FILLED[key] = buf
+    return buf[:n].reshape(x.shape)
+
+
 def _relu(xp, x, ctx):
-    return xp.maximum(x, 0)
+    return xp.maximum(x, _bound(xp, x, 0))
 
 
 def _relu6(xp, x, ctx):
-    return xp.minimum(xp.maximum(x, 0), 6)
+    y = xp.maximum(x, _bound(xp, x, 0))
+    return xp.minimum(y, _bound(xp, y, 6), out=y)
 
 
 def _elu(xp, x, ctx):
@@ -75,10 +98,11 @@ _ACTIVATIONS = {
 def _relu_inplace(ctx, ks, regular):
     if 0 not in same_dtype(ctx, ks):
         return None
-    maximum, minimum = ctx.xp.maximum, ctx.xp.minimum
+    xp = ctx.xp
+    maximum, minimum = xp.maximum, xp.minimum
     if ctx.type == "Relu6":
-        return lambda x: minimum(maximum(x, 0, out=x), 6, out=x)
-    return lambda x: maximum(x, 0, out=x)
+        return lambda x: minimum(maximum(x, _bound(xp, x, 0), out=x), _bound(xp, x, 6), out=x)
+    return lambda x: maximum(x, _bound(xp, x, 0), out=x)
 
 
 def _register_activation(op_type, body):
