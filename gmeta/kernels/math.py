@@ -465,7 +465,8 @@ def _matmul(ctx):
         if a2.shape[1] != b2.shape[0]:
             raise _invalid(op, f"Matrix size-incompatible: In[0]: {_shape(a)}, In[1]: "
                                f"{_shape(b)}")
-        return xp.asarray(xp.matmul(a2, b2)).astype(dtype, copy=False)
+        r = xp.matmul(a2, b2)  # an array for 2-D operands, on numpy and CuPy alike
+        return r if r.dtype == dtype else r.astype(dtype)
 
     return run
 
