@@ -36,6 +36,7 @@ same logic through a numpy emulation of it, since this runs on a real GPU only.
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 
@@ -187,6 +188,7 @@ def graphed(plan, placement, state, backends: dict):
     out.graphs = {}
     out.failed = {}
     out.seen = set()
+    out.lock = threading.Lock()
     return out, None
 
 
@@ -272,19 +274,21 @@ class GraphedPlan(_executor.Plan):
     """A plan whose run is a CUDA-graph launch once its feed signature has been captured."""
 
     __slots__ = ("inner", "backend", "body", "feed_uploads", "state", "graphs", "failed",
-                 "seen")
+                 "seen", "lock")
 
     def run(self, feed_values) -> list:
         sig = _signature(feed_values)
-        rec = self.graphs.get(sig)
-        if rec is None:
-            if sig not in self.seen or sig in self.failed or len(self.graphs) >= MAX_GRAPHS:
-                self.seen.add(sig)  # the first run of a signature warms its kernels eagerly
-                return self.inner.run(feed_values)
-            rec = self._capture(sig, feed_values)
+        with self.lock:  # one graph's buffers serve one run at a time (Session.run is threadsafe)
+            rec = self.graphs.get(sig)
             if rec is None:
-                return self.inner.run(feed_values)
-        return self._launch(sig, rec, feed_values)
+                if sig not in self.seen or sig in self.failed or \
+                        len(self.graphs) >= MAX_GRAPHS:
+                    self.seen.add(sig)  # the first run of a signature warms its kernels eagerly
+                    return self.inner.run(feed_values)
+                rec = self._capture(sig, feed_values)
+                if rec is None:
+                    return self.inner.run(feed_values)
+            return self._launch(sig, rec, feed_values)
 
     def status(self) -> dict:
         return {"captured": len(self.graphs),

@@ -421,3 +421,48 @@ def test_shape_arithmetic_on_the_host_is_captured_per_signature(vgpu):
     assert rows[shape.op.name].endswith("CPU:0") and rows[flat.op.name].endswith("CPU:0")
     assert rows[out.op.name].endswith("GPU:0")
     assert status["captured"] == 2 and status["launches"] == 4, status  # 2 per signature
+
+
+def test_concurrent_runs_of_a_graphed_step_match_serial_ones(vgpu):
+    """Session.run is threadsafe in TF; a graphed step's buffers serve one run at a time."""
+    import sys
+    import threading
+
+    g = gm.Graph()
+    with g.as_default(), gm.device("/gpu:0"):
+        x = gm.placeholder(gm.float32, [64, 32])
+        w = gm.Variable(np.random.default_rng(1).normal(size=(32, 16)).astype(np.float32))
+        out = gm.reduce_sum(gm.tanh(gm.matmul(x, w)), axis=1)
+        init = gm.global_variables_initializer()
+    inputs = [np.random.default_rng(i).normal(size=(64, 32)).astype(np.float32)
+              for i in range(8)]
+    with gm.Session(graph=g, cuda_graphs=True) as sess:
+        sess.run(init)
+        want = [np.tanh(a @ sess.run(w)).sum(axis=1) for a in inputs]
+        for a in inputs[:2]:
+            sess.run(out, {x: a})  # warm, then capture
+        got = [None] * len(inputs)
+        errors_seen = []
+
+        def worker(k):
+            try:
+                for _ in range(20):
+                    got[k] = sess.run(out, {x: inputs[k]})
+            except Exception as e:  # noqa: BLE001  (reported below)
+                errors_seen.append(e)
+
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(len(inputs))]
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # threads interleave at every chance
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        finally:
+            sys.setswitchinterval(switch)
+        status = sess.cuda_graph_status(out, {x: inputs[0]})
+    assert not errors_seen
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-5)
+    assert status["captured"] == 1 and status["launches"] == 1 + 8 * 20
