@@ -121,9 +121,13 @@ class CupyBackend:
             dst.data.copy_from_device_async(src.data, src.nbytes, self.stream)
 
     def clone(self, x):
-        out = self.empty(x.shape, x.dtype)
-        self.copy_into(out, x)
-        return out
+        """A copy of device array ``x`` (any layout), made on the stream."""
+        if x.flags.c_contiguous:
+            out = self.empty(x.shape, x.dtype)
+            self.copy_into(out, x)
+            return out
+        with self.device, self.stream:
+            return x.copy()  # an elementwise copy kernel, ordered on the stream
 
     def upload(self, buf, value) -> None:
         """A feed's value into its static buffer, on the stream."""
@@ -132,7 +136,7 @@ class CupyBackend:
                 with self.stream:
                     buf[...] = value
             else:
-                buf.set(np.ascontiguousarray(value), self.stream)
+                buf.set(np.asarray(value, order="C"), self.stream)  # 0-d stays 0-d
 
     def follow(self) -> None:
         """Makes the stream wait for the work queued so far on the device's current stream."""

@@ -341,7 +341,7 @@ def _compile(key, frame_ops, enters, exits, ctrl_inputs, order, phase, merge_pai
             continue
         if t in _SKIPPED and not op._outputs:
             continue
-        fn = executor.bind_kernel(op, device_type, xp, state)
+        fn = executor.bind_kernel(op, device_type, xp, state, dev)
         if dev is not None and dev.real_gpu:
             fn = executor._on_device(fn, dev)
         host_args = executor._host_memory_inputs(op, device_type) \

@@ -160,7 +160,7 @@ def compile_loop_plan(needed, fetches, targets, feeds, state, device_type, xp, p
             if placement is not None:
                 dev = placement.device(op)
                 device_type, xp = dev.device_type, dev.xp
-            fn = executor.bind_kernel(op, device_type, xp, state)
+            fn = executor.bind_kernel(op, device_type, xp, state, dev)
             if dev is not None and dev.real_gpu:
                 fn = executor._on_device(fn, dev)
             n.op, n.fn = op, fn

@@ -13,6 +13,8 @@ module flags ``INPLACE`` / ``RELEASE``) turn either off.
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 
 import numpy as np
@@ -208,8 +210,20 @@ def topo_order(deps, key):
     return order, indeg
 
 
-def bind_kernel(op, device_type, xp, state):
-    """The closure of ``op``'s kernel on ``device_type`` (its factory run once).
+def _building_on(device):
+    """The context a kernel of ``device`` (a LocalDevice, or None) is built in: its
+    ``cupy.cuda.Device`` for a real GPU, so that what a factory makes (constants, caches) is on
+    that GPU; nothing otherwise."""
+    if device is not None and device.real_gpu:
+        import cupy
+
+        return cupy.cuda.Device(device.ordinal)
+    return contextlib.nullcontext()
+
+
+def bind_kernel(op, device_type, xp, state, device=None):
+    """The closure of ``op``'s kernel on ``device_type`` (its factory run once, inside
+    ``device``'s CUDA context when that is a real GPU).
 
     Raises:
         NotFoundError: no kernel for the op type there (naming the devices that have one, or
@@ -232,7 +246,8 @@ def bind_kernel(op, device_type, xp, state):
             None, op, f"No kernel for op '{op.type}' (node '{op.name}') on {device_type}; "
                       f"{where}")
     try:
-        return kdef.factory(KernelContext(op, xp, device_type, state))
+        with _building_on(device):
+            return kdef.factory(KernelContext(op, xp, device_type, state))
     except errors.OpError:
         raise
     except (ValueError, TypeError, KeyError) as e:
@@ -345,8 +360,8 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
         if placement is not None:
             dev = placement.device(op)
             device_type, xp = dev.device_type, dev.xp
-        fn = raw = bind_kernel(op, device_type, xp, state)
         wrap = placement is not None and dev.real_gpu and multi_gpu
+        fn = raw = bind_kernel(op, device_type, xp, state, dev if wrap else None)
         if wrap:
             fn = _on_device(fn, dev)
         ins = []
@@ -458,7 +473,8 @@ def _plan_memory(steps, kernels, protected, n_slots, state) -> None:
         if kdef.inplace is not None:
             ks = tuple(k for k, s in enumerate(ins) if s in owned and uses[s] == 1)
             if ks:
-                alt = kdef.inplace(KernelContext(op, xp, device_type, state), ks, regular)
+                with _building_on(dev):
+                    alt = kdef.inplace(KernelContext(op, xp, device_type, state), ks, regular)
                 if alt is not None:
                     if dev is not None:
                         alt = _on_device(alt, dev)
