@@ -302,7 +302,8 @@ def _compile(key, frame_ops, enters, exits, ctrl_inputs, order, phase, merge_pai
             s = read
         if placement is not None and executor._copy_needed(t, is_ref, where.get(s, dev), dev,
                                                            metadata, k in host_args):
-            s = moved(s, t, op, dev, ph)
+            s = moved(s, t, op, executor._copy_target(dev, k in host_args,
+                                                      placement.inventory.cpu), ph)
         return s
 
     # Enters: the runner's arguments, already on the Enter's device (the loop plan copies them)

@@ -201,8 +201,9 @@ def compile_loop_plan(needed, fetches, targets, feeds, state, device_type, xp, p
                 dev = in_devs[k]
                 src = cpu if x in fed else placement.device(x._op)
                 if executor._copy_needed(x, is_ref[k], src, dev, metadata_only, k in host_args):
-                    convert.append((k, executor._copier(src, dev, stats)))
-                    stats.edges.append((x.name, n.op.name, src.label(), dev.label()))
+                    dst = executor._copy_target(dev, k in host_args, cpu)
+                    convert.append((k, executor._copier(src, dst, stats)))
+                    stats.edges.append((x.name, n.op.name, src.label(), dst.label()))
         n.fixed, n.deref, n.convert = tuple(fixed), tuple(deref), tuple(convert)
         nodes.append(n)
 

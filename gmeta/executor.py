@@ -351,9 +351,13 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
         c = copies.get(key)
         if c is None:
             c = copies[key] = new_slot()
-            steps.append((_copier(src, dev, stats), (s,), c, op))
-            stats.edges.append((t.name, op.name, src.label(), dev.label()))
             where[c] = dev
+            if lean and s in template:  # a constant (or folded value): copied once, now
+                template[c] = _copier(src, dev, TransferStats())(template[s])
+                aliasing.add(c)
+            else:
+                steps.append((_copier(src, dev, stats), (s,), c, op))
+                stats.edges.append((t.name, op.name, src.label(), dev.label()))
         return c
 
     for op in order:
@@ -382,7 +386,7 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
                 s = read
             if placement is not None and _copy_needed(t, is_ref, where.get(s, dev), dev,
                                                       metadata_only, i in host_args):
-                s = moved(s, t, op, dev)
+                s = moved(s, t, op, _copy_target(dev, i in host_args, cpu))
             ins.append(s)
         if lean:
             if op._type in _ALIASED and len(ins) == 1 and len(op._outputs) == 1 and \
@@ -667,11 +671,22 @@ class TransferStats:
 
 def _copy_needed(t, is_ref, src, dev, metadata_only=False, host_arg=False) -> bool:
     """Whether tensor ``t``'s value, held on device ``src``, is copied for a consumer on ``dev``:
-    not when that consumer takes it by reference, it is a resource handle, the consumer reads
-    only its shape (``metadata_only``), or takes it in host memory (``host_arg``) from a host
-    device."""
-    return (src.name != dev.name and not is_ref and t._dtype is not dtypes.resource and
-            not metadata_only and not (host_arg and not src.is_gpu))
+    not when that consumer takes it by reference, it is a resource handle, or the consumer
+    reads only its shape (``metadata_only``); for an argument a GPU kernel takes in host memory
+    (``host_arg``), whenever it is on a GPU, even the consumer's own (it goes to the host:
+    :func:`_copy_target`)."""
+    if is_ref or t._dtype is dtypes.resource or metadata_only:
+        return False
+    if host_arg and dev.is_gpu:  # wanted in host memory: copied there from any GPU
+        return src.is_gpu
+    return src.name != dev.name
+
+
+def _copy_target(dev, host_arg, cpu):
+    """Where a copied input goes: the consumer's device ``dev``, or the host (``cpu``) for an
+    argument the consumer takes in host memory (a GPU kernel's shape or bound), as TF copies
+    such values to the host: the kernel then reads them without waiting for the device."""
+    return cpu if host_arg and dev.is_gpu else dev
 
 
 def _copier(src, dst, stats):

@@ -36,8 +36,6 @@ GRAPH_XFAIL: dict = {}
 GRAPH_REFUSED = {
     # int64 division/modulo by zero and negative integer exponents are checked with bool()
     "floordiv_i64_bcast": "bool", "floormod_i64_bcast": "bool", "pow_i64_python_exp": "bool",
-    # Range's float start/limit/delta, made on the GPU, read with .item() (TF copies them)
-    "range_float_fraction": "item", "range_float_start_int_limit": "item",
     # Where(condition): the output size is the number of true elements
     "where_1arg_1d_bool": "cupy.argwhere", "where_1arg_bool": "cupy.argwhere",
     "where_1arg_f32": "cupy.argwhere", "where_1arg_none_true": "cupy.argwhere",
@@ -313,3 +311,25 @@ def test_the_real_gpu_sweep_runs_clean_on_the_fake_gpu():
 
     with fake_cuda(1):
         test_every_case_on_each_real_gpu()
+
+
+def test_a_host_memory_argument_made_on_the_gpu_is_copied_to_the_host():
+    """Range takes start/limit/delta in host memory (as in TF): a start computed on the GPU is
+    copied to the host for it (one device-to-host copy), not read in the kernel as a device
+    array; a constant bound is copied once, when the plan is compiled."""
+    with fake_cuda(1) as fake:
+        g = gm.Graph()
+        with g.as_default(), gm.device("/gpu:0"):
+            x = gm.placeholder(gm.float32, [])
+            start = x * 2.0
+            out = gm.range(start, 10.0, 1.5)
+        with gm.Session(graph=g, device_arrays=True) as sess:
+            got = sess.run(out, {x: np.float32(1.0)})
+            edges = sess.transfers(out, {x: np.float32(1.0)})["edges"]
+            rows = {r["node"]: r["assigned"] for r in sess.placement(out, {x: np.float32(1.0)})}
+        np.testing.assert_allclose(np.asarray(got), np.arange(2.0, 10.0, 1.5, dtype=np.float32))
+        assert rows[out.op.name].endswith("GPU:0") and rows[start.op.name].endswith("GPU:0")
+        to_host = [e for e in edges if e["consumer"] == out.op.name]
+        assert [(e["tensor"], e["from"], e["to"]) for e in to_host] == [
+            (start.name, "/device:GPU:0", "/device:CPU:0")]
+        assert fake.syncs.get("item", 0) == 0  # the kernel read host values

@@ -187,14 +187,16 @@ def test_copies_are_inserted_and_counted(gpus):
         split = _train(sess, x, loss, train)
         t = sess.transfers([train, loss], {x: np.zeros((2, 4), np.float32)})
     edges = {(e["tensor"], e["consumer"]) for e in t["edges"]}
-    # the feed goes to GPU:0; the weights' read crosses GPU:1 -> GPU:0; the gradient and the
-    # learning rate cross back to GPU:1 where the update runs
+    # the feed goes to GPU:0; the weights' read crosses GPU:1 -> GPU:0; the gradient crosses
+    # back to GPU:1 where the update runs; the learning rate, a constant, was copied to GPU:1
+    # once, when the plan was compiled, and is no copy of any step
     assert ("x:0", "MatMul") in edges and ("w/read:0", "MatMul") in edges
-    assert ("GradientDescent/learning_rate:0",
+    assert ("gradients/MatMul_grad/tuple/control_dependency_1:0",
             "GradientDescent/update_w/ApplyGradientDescent") in edges
-    assert t["copies_per_step"] == len(t["edges"]) == 4
-    # bytes per step: x (2x4 f32) + w (4x3 f32) + lr (f32) + grad (4x3 f32)
-    assert t["bytes_per_step"] == 32 + 48 + 4 + 48
+    assert not any(tensor.startswith("GradientDescent/learning_rate") for tensor, _ in edges)
+    assert t["copies_per_step"] == len(t["edges"]) == 3
+    # bytes per step: x (2x4 f32) + w (4x3 f32) + grad (4x3 f32)
+    assert t["bytes_per_step"] == 32 + 48 + 48
     with tf.Graph().as_default():
         x, w, y, loss, train = _mlp()
         sess = tf.Session(config=tf.ConfigProto(device_count={"GPU": 0}))
