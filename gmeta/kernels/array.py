@@ -237,6 +237,10 @@ def _concat(ctx, values, axis):
         raise _err(ctx, f"ConcatOp : Expected concatenating dimensions in the range [{-r}, {r}), "
                         f"but got {a}")
     a = a + r if a < 0 else a
+    try:  # numpy checks the same rule (ranks, dims off the axis); TF's message on failure
+        return ctx.xp.concatenate(values, axis=a)
+    except ValueError:
+        pass
     for i, v in enumerate(values):
         if v.ndim != r:
             raise _err(ctx, f"ConcatOp : Ranks of all input tensors should match: shape[0] = "
@@ -246,7 +250,7 @@ def _concat(ctx, values, axis):
                 raise _err(ctx, f"ConcatOp : Dimension {j} in both shapes must be equal: "
                                 f"shape[0] = {_shape_str(first.shape)} vs. shape[{i}] = "
                                 f"{_shape_str(v.shape)}")
-    return ctx.xp.concatenate(values, axis=a)
+    return ctx.xp.concatenate(values, axis=a)  # raises numpy's error, if it is another one
 
 
 @kernel("ConcatV2", host_memory=("axis",))
