@@ -107,7 +107,16 @@ def _reshape_dims(ctx, x, shape) -> list:
 @kernel("Reshape", host_memory=("shape",))
 def _reshape(ctx):
     xp = ctx.xp
-    return lambda x, shape: xp.reshape(x, _reshape_dims(ctx, x, shape))
+
+    def run(x, shape):
+        if shape.ndim == 1:  # numpy's rule accepts a subset of TF's, with the same result
+            try:
+                return xp.reshape(x, shape.tolist())
+            except (ValueError, TypeError):
+                pass
+        return xp.reshape(x, _reshape_dims(ctx, x, shape))  # TF's rule and messages
+
+    return run
 
 
 @kernel("ExpandDims", host_memory=("dim",))
@@ -531,7 +540,19 @@ def _list_diff(ctx):
 # -- slicing ---------------------------------------------------------------------------------------
 @kernel("Slice", host_memory=("begin", "size"))
 def _slice(ctx):
+    cache: dict = {}  # (shape, begin, size) -> the checked index, for repeated slicings
+
     def run(x, begin, size):
+        key = (x.shape, begin.shape, size.shape, begin.dtype.char, size.dtype.char,
+               begin.tobytes(), size.tobytes())
+        index = cache.get(key)
+        if index is None:
+            index = _slice_index(x, begin, size)
+            if len(cache) < 64:
+                cache[key] = index
+        return x[index]
+
+    def _slice_index(x, begin, size):
         b, s = _ints(begin), _ints(size)
         if begin.ndim != 1 or size.ndim != 1 or len(b) != x.ndim or len(s) != x.ndim:
             raise _err(ctx, f"Expected begin and size arguments to be 1-D tensors of size "
@@ -546,7 +567,7 @@ def _slice(ctx):
             if not 0 <= si <= dim - bi:
                 raise _err(ctx, f"Expected size[{i}] in [0, {dim - bi}], but got {si}")
             index.append(slice(bi, bi + si))
-        return x[tuple(index)]
+        return tuple(index)
 
     return run
 

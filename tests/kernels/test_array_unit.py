@@ -411,3 +411,31 @@ def test_resource_gather_on_a_cuda_device_gives_zeros_for_out_of_range_indices()
         KernelContext(out.op, _fake_cupy(), "GPU", None))
     got = run(ref, np.array([3, 4, -1], np.int32))
     np.testing.assert_array_equal(got, [params[3], np.zeros(3), np.zeros(3)])
+
+
+def test_slice_and_reshape_fast_paths_keep_tfs_checks():
+    """Slice remembers checked indices per (shape, begin, size) and Reshape tries numpy's rule
+    first; both must still raise TF's errors, also right after a valid call with equal bytes."""
+    from gmeta.kernels import KernelContext, lookup
+
+    with tf.Graph().as_default():
+        x = tf.placeholder(tf.float32, [4, 6])
+        sl = tf.slice(x, tf.placeholder(tf.int32, None), tf.placeholder(tf.int32, None)).op
+        rs = tf.reshape(x, tf.placeholder(tf.int32, None)).op
+    slice_ = lookup("Slice", "CPU").factory(KernelContext(sl, np, "CPU", None))
+    reshape = lookup("Reshape", "CPU").factory(KernelContext(rs, np, "CPU", None))
+    a = np.arange(24, dtype=np.float32).reshape(4, 6)
+    i32 = lambda *v: np.array(v, np.int32)  # noqa: E731
+    for _ in range(2):  # computed, then remembered
+        np.testing.assert_array_equal(slice_(a, i32(1, 2), i32(2, -1)), a[1:3, 2:])
+    with pytest.raises(errors.InvalidArgumentError, match="1-D tensors of size 2"):
+        slice_(a, i32(1, 2).reshape(1, 2), i32(2, -1).reshape(1, 2))  # same bytes, 2-D
+    with pytest.raises(errors.InvalidArgumentError, match=r"Expected size\[1\] in \[0, 4\]"):
+        slice_(a, i32(1, 2), i32(2, 5))
+    np.testing.assert_array_equal(reshape(a, i32(3, -1)), a.reshape(3, 8))
+    np.testing.assert_array_equal(reshape(np.zeros((0, 4), np.float32), i32(0, -1)).shape,
+                                  (0, 4))  # TF infers -1 with a zero size; numpy refuses
+    with pytest.raises(errors.InvalidArgumentError, match="Only one input size may be -1"):
+        reshape(a, i32(-1, -1))
+    with pytest.raises(errors.InvalidArgumentError, match="requires a multiple of 5"):
+        reshape(a, i32(5, -1))
