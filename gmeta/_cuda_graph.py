@@ -51,8 +51,6 @@ _RANDOM = frozenset([
     "RandomUniform", "RandomUniformInt", "RandomStandardNormal", "TruncatedNormal",
     "RandomShuffle", "Multinomial", "RandomGamma", "RandomPoisson", "RandomPoissonV2",
     "ParameterizedTruncatedNormal", "RandomCrop"])
-# Ops that read only their inputs' shapes (fixed per feed signature): they may read a feed.
-_METADATA_ONLY = frozenset(["Shape", "ShapeN", "Size", "Rank"])
 
 
 def enabled_by_env() -> bool:
@@ -221,7 +219,7 @@ def _analyse(plan, placement, backends):
         copy = getattr(fn, "_copy", None)
         if not dev.is_gpu:
             if copy is None and not getattr(fn, "_passthrough", False) and (
-                    op.type in _METADATA_ONLY or
+                    op.type in _executor._METADATA_ONLY or
                     (_executor._foldable(op) and all(i in static for i in ins))):
                 static.update(outs)  # fixed per feed signature
                 body.append(step)
@@ -252,7 +250,7 @@ def _analyse(plan, placement, backends):
             # a value fixed per signature: copied once, at the capture, outside the graph
             body.append((_outside(backend, fn), ins, out, op))
             continue
-        if op.type in _METADATA_ONLY:
+        if op.type in _executor._METADATA_ONLY:
             static.update(outs)  # a shape: fixed per feed signature, wherever it is read
         elif any(i in feed_index for i in ins):
             raise NotCapturable(f"node '{op.name}' ({op.type}) reads a feed in host memory; a "

@@ -300,10 +300,11 @@ def _compile(key, frame_ops, enters, exits, ctrl_inputs, order, phase, merge_pai
             if placement is not None:
                 where[read] = where.get(s, dev)
             s = read
-        if placement is not None and executor._copy_needed(t, is_ref, where.get(s, dev), dev,
-                                                           metadata, k in host_args):
-            s = moved(s, t, op, executor._copy_target(dev, k in host_args,
-                                                      placement.inventory.cpu), ph)
+        if placement is not None:
+            dst = executor._copy_destination(t, is_ref, where.get(s, dev), dev,
+                                             placement.inventory.cpu, metadata, k in host_args)
+            if dst is not None:
+                s = moved(s, t, op, dst, ph)
         return s
 
     # Enters: the runner's arguments, already on the Enter's device (the loop plan copies them)
@@ -417,7 +418,7 @@ def _conversion(t, s, dev, where, stats, consumer, executor):
     if dev is None:
         return None
     src = where.get(s, dev)
-    if not executor._copy_needed(t, t._dtype.is_ref_dtype, src, dev):
+    if executor._copy_destination(t, t._dtype.is_ref_dtype, src, dev) is None:
         return None
     stats.edges.append((t.name, consumer.name, src.label(), dev.label()))
     return executor._copier(src, dev, stats)

@@ -200,8 +200,9 @@ def compile_loop_plan(needed, fetches, targets, feeds, state, device_type, xp, p
             if in_devs is not None:
                 dev = in_devs[k]
                 src = cpu if x in fed else placement.device(x._op)
-                if executor._copy_needed(x, is_ref[k], src, dev, metadata_only, k in host_args):
-                    dst = executor._copy_target(dev, k in host_args, cpu)
+                dst = executor._copy_destination(x, is_ref[k], src, dev, cpu, metadata_only,
+                                                 k in host_args)
+                if dst is not None:
                     convert.append((k, executor._copier(src, dst, stats)))
                     stats.edges.append((x.name, n.op.name, src.label(), dst.label()))
         n.fixed, n.deref, n.convert = tuple(fixed), tuple(deref), tuple(convert)

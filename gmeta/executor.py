@@ -14,7 +14,6 @@ module flags ``INPLACE`` / ``RELEASE``) turn either off.
 from __future__ import annotations
 
 import contextlib
-
 import os
 
 import numpy as np
@@ -384,9 +383,11 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
                     where[read] = where.get(s, dev)
                 aliasing.add(read)
                 s = read
-            if placement is not None and _copy_needed(t, is_ref, where.get(s, dev), dev,
-                                                      metadata_only, i in host_args):
-                s = moved(s, t, op, _copy_target(dev, i in host_args, cpu))
+            if placement is not None:
+                dst = _copy_destination(t, is_ref, where.get(s, dev), dev, cpu, metadata_only,
+                                        i in host_args)
+                if dst is not None:
+                    s = moved(s, t, op, dst)
             ins.append(s)
         if lean:
             if op._type in _ALIASED and len(ins) == 1 and len(op._outputs) == 1 and \
@@ -418,17 +419,17 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
         steps.append((fn, tuple(ins), out, op))
 
     fetch_slots = [slot(t) for t in fetches]
+    # slots whose values outlive a run or may be a variable's storage: never written, dropped
+    protected = set(feed_slots) | set(fetch_slots) | set(template) | aliasing
     if kernels:
-        protected = set(feed_slots) | set(fetch_slots) | set(template) | aliasing
         _plan_memory(steps, kernels, protected, n_slots, state)
     if lean and RELEASE:
         tensor_of = {s: t for t, s in slot_of.items()}
         for (s, _), c in copies.items():
             if s in tensor_of:
                 tensor_of[c] = tensor_of[s]
-        keep = set(feed_slots) | set(fetch_slots) | set(template) | aliasing
         big = {s for s, t in tensor_of.items()
-               if s not in keep and not t._dtype.is_ref_dtype and _large(t)}
+               if s not in protected and not t._dtype.is_ref_dtype and _large(t)}
         steps = _with_releases(steps, big)
 
     plan = Plan()
@@ -669,24 +670,17 @@ class TransferStats:
                           for t, c, a, b in self.edges]}
 
 
-def _copy_needed(t, is_ref, src, dev, metadata_only=False, host_arg=False) -> bool:
-    """Whether tensor ``t``'s value, held on device ``src``, is copied for a consumer on ``dev``:
-    not when that consumer takes it by reference, it is a resource handle, or the consumer
-    reads only its shape (``metadata_only``); for an argument a GPU kernel takes in host memory
-    (``host_arg``), whenever it is on a GPU, even the consumer's own (it goes to the host:
-    :func:`_copy_target`)."""
+def _copy_destination(t, is_ref, src, dev, cpu=None, metadata_only=False, host_arg=False):
+    """Where tensor ``t``'s value, held on device ``src``, is copied for a consumer on ``dev``,
+    or None when it is not: not when that consumer takes it by reference, it is a resource
+    handle, or the consumer reads only its shape (``metadata_only``). An argument a GPU kernel
+    takes in host memory (``host_arg``) goes to the host (``cpu``) from any GPU, the consumer's
+    own included, as TF copies it: the kernel then reads it without waiting for the device."""
     if is_ref or t._dtype is dtypes.resource or metadata_only:
-        return False
-    if host_arg and dev.is_gpu:  # wanted in host memory: copied there from any GPU
-        return src.is_gpu
-    return src.name != dev.name
-
-
-def _copy_target(dev, host_arg, cpu):
-    """Where a copied input goes: the consumer's device ``dev``, or the host (``cpu``) for an
-    argument the consumer takes in host memory (a GPU kernel's shape or bound), as TF copies
-    such values to the host: the kernel then reads them without waiting for the device."""
-    return cpu if host_arg and dev.is_gpu else dev
+        return None
+    if host_arg and dev.is_gpu:
+        return cpu if src.is_gpu else None
+    return dev if src.name != dev.name else None
 
 
 def _copier(src, dst, stats):
