@@ -186,6 +186,7 @@ def graphed(plan, placement, state, backends: dict):
     out.backend = backend
     out.body = body
     out.feed_uploads = uploads
+    out.feed_of = {s: k for k, s in enumerate(plan.feed_slots)}  # a fetched feed: its value
     out.state = state
     out.graphs = {}
     out.failed = {}
@@ -268,6 +269,13 @@ def _outside(backend, fn):
     return run
 
 
+def _fits(backend, cur, orig) -> bool:
+    """Whether a variable's new value ``cur`` can be copied into the buffer ``orig`` a graph
+    was captured on (same shape and dtype, on the graph's GPU)."""
+    return cur is not None and cur.shape == orig.shape and cur.dtype == orig.dtype and \
+        backend.owns(cur)
+
+
 def _signature(feed_values) -> tuple:
     return tuple((v.shape, v.dtype) for v in feed_values)
 
@@ -275,8 +283,8 @@ def _signature(feed_values) -> tuple:
 class GraphedPlan(_executor.Plan):
     """A plan whose run is a CUDA-graph launch once its feed signature has been captured."""
 
-    __slots__ = ("inner", "backend", "body", "feed_uploads", "state", "graphs", "failed",
-                 "seen", "lock")
+    __slots__ = ("inner", "backend", "body", "feed_uploads", "feed_of", "state", "graphs",
+                 "failed", "seen", "lock")
 
     def run(self, feed_values) -> list:
         sig = _signature(feed_values)
@@ -333,8 +341,7 @@ class GraphedPlan(_executor.Plan):
                 cur = ref.value
                 if cur is orig:
                     continue
-                if cur is None or cur.shape != orig.shape or cur.dtype != orig.dtype or \
-                        not backend.owns(cur):
+                if not _fits(backend, cur, orig):
                     raise NotCapturable(f"variable '{ref.name}' changes shape, dtype or device "
                                         "in the step")
                 for s in fetch_slots:  # a fetched read made before the update keeps its value
@@ -371,8 +378,7 @@ class GraphedPlan(_executor.Plan):
             if cur is orig:
                 continue
             # rebound since the capture (a restore, an assign in another plan)
-            if cur is None or cur.shape != orig.shape or cur.dtype != orig.dtype or \
-                    not backend.owns(cur):
+            if not _fits(backend, cur, orig):
                 del self.graphs[sig]  # captured again on a later run
                 self.seen.discard(sig)
                 return self.inner.run(feed_values)
@@ -386,10 +392,9 @@ class GraphedPlan(_executor.Plan):
         backend.launch(rec.graph)
         rec.launches += 1
         vals = rec.vals
-        feed_of = {s: k for k, s in enumerate(self.feed_slots)}
         out = []
         for i, s in enumerate(self.fetch_slots):
-            k = feed_of.get(s)
+            k = self.feed_of.get(s)
             x = feed_values[k] if k is not None else vals[s]
             if backend.owns(x):
                 x = backend.clone(x)  # the graph's buffer is rewritten by the next launch
