@@ -382,7 +382,7 @@ class BaseSession:
 
     def _feed_slow(self, graph, key, value, tensors, values):
         """A feed key that is a name, a Variable, a SparseTensor or another graph's tensor."""
-        for k, v in _expand_sparse_feeds({key: value}):
+        for k, v in _expand_sparse_feed(key, value):
             if hasattr(k, "_as_graph_element") and not isinstance(k, ops_lib.Tensor):
                 k = k._as_graph_element()
             try:
@@ -404,17 +404,14 @@ class BaseSession:
         return call
 
 
-def _expand_sparse_feeds(feed_dict):
-    """The feed pairs, a SparseTensor key fed through its three component tensors."""
-    for k, v in feed_dict.items():
-        if isinstance(k, SparseTensor):
-            if isinstance(v, SparseTensor) or not (isinstance(v, tuple) and len(v) == 3):
-                raise TypeError(f"The value of a SparseTensor feed must be a SparseTensorValue "
-                                f"or an (indices, values, dense_shape) tuple, not "
-                                f"{type(v).__name__}")
-            yield from zip((k.indices, k.values, k.dense_shape), v)
-        else:
-            yield k, v
+def _expand_sparse_feed(k, v):
+    """The feed pairs of key ``k``: itself, or a SparseTensor's three component tensors."""
+    if not isinstance(k, SparseTensor):
+        return ((k, v),)
+    if isinstance(v, SparseTensor) or not (isinstance(v, tuple) and len(v) == 3):
+        raise TypeError(f"The value of a SparseTensor feed must be a SparseTensorValue or an "
+                        f"(indices, values, dense_shape) tuple, not {type(v).__name__}")
+    return zip((k.indices, k.values, k.dense_shape), v)
 
 
 def _cache_key(fetches):
