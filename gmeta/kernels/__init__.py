@@ -138,6 +138,13 @@ class KernelContext:
         return arr if self.xp is np else self.xp.asarray(arr)
 
 
+def is_cupy(xp) -> bool:
+    """Whether the array module ``xp`` is CuPy (a real GPU; numpy, also for virtual GPUs, is
+    not). Kernels then skip value checks TF's GPU kernels skip too (they would make every step
+    wait for the device) and may take fused CUDA kernels (gmeta/kernels/cuda_fused.py)."""
+    return getattr(xp, "__name__", "") == "cupy"
+
+
 # -- in-place variants of elementwise kernels --------------------------------------------------
 def _covers(big: tuple, small: tuple) -> bool:
     """Whether a ``small``-shaped operand broadcasts to ``big`` without growing it."""

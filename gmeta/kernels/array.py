@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from gmeta import errors
-from gmeta.kernels import kernel
+from gmeta.kernels import is_cupy, kernel
 
 
 def _err(ctx, message: str) -> errors.InvalidArgumentError:
@@ -384,12 +384,6 @@ def _check_indices(ctx, xp, indices, limit):
         raise _err(ctx, f"indices[{at}] = {value} is not in [0, {limit})")
 
 
-def on_device(xp) -> bool:
-    """Whether kernels run on CuPy: index checks are then left out, as in TF's GPU kernels (an
-    out-of-range index gives zeros), since a check would make every step wait for the device."""
-    return getattr(xp, "__name__", "") == "cupy"
-
-
 def take_unchecked(xp, params, indices, axis=0, batch_dims=0, take=None):
     """``take(params, indices)`` (``xp.take`` along ``axis`` by default) with the output zero
     where an index is out of range, as TF's GPU gathers give, and no host synchronisation."""
@@ -416,7 +410,7 @@ def _gather(ctx, xp, params, indices, axis, batch_dims, check=True):
         raise _err(ctx, f"batch_dims ({batch_dims}) must be <= axis ({a}) and the first "
                         f"batch_dims dimensions of params {_shape_str(params.shape)} and indices "
                         f"{_shape_str(indices.shape)} must match")
-    if check and on_device(xp) and indices.size:
+    if check and is_cupy(xp) and indices.size:  # as TF on GPU: zeros, no check
         return take_unchecked(xp, params, indices, a, b, None if b == 0 else
                               lambda p, i: _gather(ctx, xp, p, i, a, b, check=False))
     if check:

@@ -34,6 +34,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from gmeta.kernels import is_cupy
+
 
 class Fused(NamedTuple):
     in_params: str  # "T a, T b": the inputs, in the op's input order
@@ -103,11 +105,6 @@ _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _OPTIONS = ("--fmad=false",)
 _BUILT: dict = {}  # (array module, name) -> its ElementwiseKernel
 _CHECKED: dict = {}  # (array module, name, dtype) -> whether it compiled and ran (pick)
-
-
-def is_cupy(xp) -> bool:
-    """Whether the array module ``xp`` is CuPy (numpy, also for virtual GPUs, is not)."""
-    return getattr(xp, "__name__", "") == "cupy"
 
 
 def get(xp, name: str):

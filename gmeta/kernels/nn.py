@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from gmeta import errors
-from gmeta.kernels import kernel, same_dtype
+from gmeta.kernels import is_cupy, kernel, same_dtype
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -210,7 +210,7 @@ def _sparse_xent(ctx):
     # TF's GPU kernel does not check the labels (that would wait for the device): a row whose
     # label is out of range gets NaN loss and gradient. CuPy does the same; numpy raises like
     # TF's CPU kernel.
-    check = getattr(xp, "__name__", "") != "cupy"
+    check = not is_cupy(xp)
 
     def rows_of(batch):  # the row indices, made once per batch size
         rows = cache.get(batch)

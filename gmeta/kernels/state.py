@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from gmeta import errors
-from gmeta.kernels import kernel
-from gmeta.kernels.array import on_device, take_unchecked
+from gmeta.kernels import is_cupy, kernel
+from gmeta.kernels.array import take_unchecked
 
 
 class VarRef:
@@ -173,7 +173,7 @@ def _resource_gather(ctx):
         raise errors.UnimplementedError(None, op, f"ResourceGather with batch_dims={batch_dims} "
                                                   f"(node '{op.name}') is not supported yet")
 
-    device = on_device(xp)
+    device = is_cupy(xp)
 
     def run(ref, indices):
         params = read_ref(ref, op)
