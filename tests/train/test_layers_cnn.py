@@ -15,6 +15,7 @@ Nothing here needs a GPU or TensorFlow.
 from __future__ import annotations
 
 import json
+import operator
 import os
 import re
 import sys
@@ -31,6 +32,7 @@ DATA = os.path.join(FIXTURES, "data", "layers", "cnn_bn")
 sys.path.insert(0, FIXTURES)
 
 import layers_models  # noqa: E402
+from graph_diff import node_differences  # noqa: E402
 
 RTOL, ATOL = 2e-4, 1e-6
 
@@ -128,25 +130,9 @@ def test_gm_layers_builds_tfs_variables_and_update_ops():
 
 
 def _node_diffs(want, got) -> list:
-    """Differences between two GraphDefs (names, ops, inputs, devices and every attr), as
-    ``(kind, node, attr, message)`` tuples."""
-    theirs = {n.name: n for n in want.node}
-    ours = {n.name: n for n in got.node}
-    out = [("missing", k, None, f"missing {k} ({n.op})") for k, n in theirs.items()
-           if k not in ours]
-    out += [("extra", k, None, f"extra {k} ({n.op})") for k, n in ours.items() if k not in theirs]
-    for k, n in theirs.items():
-        m = ours.get(k)
-        if m is None:
-            continue
-        if (m.op, list(m.input), m.device) != (n.op, list(n.input), n.device):
-            out.append(("node", k, None, f"{k}: {m.op} {list(m.input)} {m.device!r}, TF: "
-                                         f"{n.op} {list(n.input)} {n.device!r}"))
-        for a in sorted(set(m.attr) | set(n.attr)):
-            if a not in m.attr or a not in n.attr or m.attr[a] != n.attr[a]:
-                out.append(("attr", k, a, f"{k}: attr {a} = {m.attr.get(a)}, TF: "
-                                          f"{n.attr.get(a)}"))
-    return out
+    """Differences between two GraphDefs (names, ops, inputs, devices and every attr, each
+    proto equal), as ``(kind, node, attr, message)`` tuples."""
+    return node_differences(want.node, got.node, equal=operator.eq)
 
 
 def _split_known(diffs):

@@ -17,6 +17,7 @@ Plus the API's behaviour and errors.
 from __future__ import annotations
 
 import json
+import operator
 import os
 import sys
 
@@ -33,6 +34,7 @@ DATA = os.path.join(FIXTURES, "data", "train")
 sys.path.insert(0, FIXTURES)
 
 import make_train_fixtures as M  # noqa: E402
+from graph_diff import node_differences  # noqa: E402
 
 RTOL, ATOL = 2e-4, 1e-6
 SEED_ATTRS = ("seed", "seed2")
@@ -58,27 +60,14 @@ def _graph_def(path):
 
 
 def _node_diffs(want, got, skip_prefix=None) -> list:
-    """Differences between two GraphDefs (names, ops, inputs, devices, attrs but seeds)."""
+    """Differences between two GraphDefs (names, ops, inputs, devices, attrs but seeds, each
+    attr proto equal), leaving out the nodes whose names start with ``skip_prefix``."""
     def keep(n):
         return not (skip_prefix and n.name.startswith(skip_prefix))
 
-    theirs = {n.name: n for n in want.node if keep(n)}
-    ours = {n.name: n for n in got.node if keep(n)}
-    out = [f"missing {name} ({n.op})" for name, n in theirs.items() if name not in ours]
-    out += [f"extra {name} ({n.op})" for name, n in ours.items() if name not in theirs]
-    for name, n in theirs.items():
-        m = ours.get(name)
-        if m is None:
-            continue
-        if (m.op, list(m.input), m.device) != (n.op, list(n.input), n.device):
-            out.append(f"{name}: {m.op} {list(m.input)} {m.device!r}, TF: {n.op} "
-                       f"{list(n.input)} {n.device!r}")
-        for key in sorted(set(m.attr) | set(n.attr)):
-            if key in SEED_ATTRS:
-                continue
-            if key not in m.attr or key not in n.attr or m.attr[key] != n.attr[key]:
-                out.append(f"{name}: attr {key} = {m.attr.get(key)}, TF: {n.attr.get(key)}")
-    return out
+    return [d[3] for d in node_differences([n for n in want.node if keep(n)],
+                                           [n for n in got.node if keep(n)],
+                                           ignore_attrs=SEED_ATTRS, equal=operator.eq)]
 
 
 def _assert_same_graph(want, graph, skip_prefix=None):
