@@ -40,6 +40,8 @@ from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
+from gmeta import errors
+
 
 class KernelDef(NamedTuple):
     op_type: str
@@ -136,6 +138,16 @@ class KernelContext:
         """A plan-time constant on this kernel's device."""
         arr = np.asarray(value, dtype=dtype)
         return arr if self.xp is np else self.xp.asarray(arr)
+
+
+def bad_input(ctx, message: str) -> errors.InvalidArgumentError:
+    """The InvalidArgument error of a kernel, naming its node: ``message (node 'name')``."""
+    return errors.InvalidArgumentError(None, ctx.op, f"{message} (node '{ctx.name}')")
+
+
+def dims(shape) -> str:
+    """A shape as TF's kernel messages print it: ``[2,3]``."""
+    return "[" + ",".join(str(int(d)) for d in shape) + "]"
 
 
 def is_cupy(xp) -> bool:

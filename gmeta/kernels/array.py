@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from gmeta import errors
-from gmeta.kernels import is_cupy, kernel
+from gmeta.kernels import dims as _shape_str, is_cupy, kernel
 
 
 def _err(ctx, message: str) -> errors.InvalidArgumentError:
@@ -29,10 +29,6 @@ def _ints(a) -> list:
 
 def _scalar(a) -> int:
     return int(a.reshape(-1)[0]) if getattr(a, "ndim", 0) else int(a)
-
-
-def _shape_str(shape) -> str:
-    return "[" + ",".join(str(int(d)) for d in shape) + "]"
 
 
 def _axis(ctx, axis: int, rank: int, what: str = "axis") -> int:

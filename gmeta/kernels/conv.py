@@ -21,17 +21,13 @@ from __future__ import annotations
 import numpy as np
 
 from gmeta import errors
-from gmeta.kernels import kernel
+from gmeta.kernels import bad_input as _bad, kernel
 from gmeta.kernels._common_pool import (
     decode_str, min_value, pad_nhwc, spatial_pads, window, window_slices,
 )
 
 # Largest im2col buffer (elements) built at once; larger batches are processed in chunks.
 _CHUNK_ELEMS = 1 << 24
-
-
-def _bad(ctx, message):
-    return errors.InvalidArgumentError(None, ctx.op, f"{message} (node '{ctx.name}')")
 
 
 def _unimplemented(ctx, message):

@@ -9,16 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gmeta import errors
-from gmeta.kernels import kernel
-
-
-def _bad(ctx, message):
-    return errors.InvalidArgumentError(None, ctx.op, f"{message} (node '{ctx.name}')")
-
-
-def _dims(shape) -> str:
-    return "[" + ",".join(str(int(d)) for d in shape) + "]"
+from gmeta.kernels import bad_input as _bad, dims as _dims, kernel
 
 
 def _wide(x):

@@ -14,20 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from gmeta import errors
-from gmeta.kernels import cuda_fused, kernel, same_dtype
+from gmeta.kernels import bad_input as _bad, cuda_fused, dims as _dims, kernel, same_dtype
 from gmeta.kernels.array import _ints
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
-
-
-def _bad(ctx, message):
-    return errors.InvalidArgumentError(None, ctx.op, f"{message} (node '{ctx.name}')")
-
-
-def _dims(shape) -> str:
-    return "[" + ",".join(str(int(d)) for d in shape) + "]"
 
 
 def _attr_str(ctx, name, default):

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gmeta import errors
-from gmeta.kernels import is_cupy, kernel, same_dtype
+from gmeta.kernels import bad_input as _bad, is_cupy, kernel, same_dtype
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -21,10 +20,6 @@ def _wide(xp, x):
 
 def _dims(x):
     return "[" + ",".join(str(d) for d in x.shape) + "]"
-
-
-def _bad(ctx, message):
-    return errors.InvalidArgumentError(None, ctx.op, f"{message} (node '{ctx.name}')")
 
 
 # -- activations (a family table: op type -> body over (xp, x, ctx)) ----------------------------

@@ -9,21 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from gmeta import errors
-from gmeta.kernels import kernel
-
-
-def _bad(ctx, message):
-    return errors.InvalidArgumentError(None, ctx.op, f"{message} (node '{ctx.name}')")
+from gmeta.kernels import bad_input as _bad, dims as _dims, kernel
 
 
 def _host(a) -> np.ndarray:
     a = a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
     return a.astype(np.int64, copy=False)
-
-
-def _dims(shape) -> str:
-    return "[" + ",".join(str(int(d)) for d in shape) + "]"
 
 
 # -- SparseReshape --------------------------------------------------------------------------------

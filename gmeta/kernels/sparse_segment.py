@@ -13,14 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from gmeta import errors
-from gmeta.kernels import kernel
+from gmeta.kernels import bad_input as _bad, kernel
 
 _KINDS = {"Sum": "sum", "Mean": "mean", "SqrtN": "sqrtn"}
-
-
-def _bad(ctx, message):
-    return errors.InvalidArgumentError(None, ctx.op, f"{message} (node '{ctx.name}')")
 
 
 def _host(a) -> np.ndarray:

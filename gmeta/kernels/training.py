@@ -31,21 +31,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from gmeta import errors
 from gmeta.framework import op_def_registry
-from gmeta.kernels import cuda_fused, kernel
+from gmeta.kernels import bad_input as _bad, cuda_fused, dims as _dims, kernel
 from gmeta.kernels.grad_support import scatter_at
 from gmeta.kernels.state import read_ref
 
 _DT_RESOURCE = 20
-
-
-def _bad(ctx, message):
-    return errors.InvalidArgumentError(None, ctx.op, f"{message} (node '{ctx.name}')")
-
-
-def _dims(shape) -> str:
-    return "[" + ",".join(str(int(d)) for d in shape) + "]"
 
 
 def _writable(a) -> bool:
