@@ -129,8 +129,8 @@ def pick(xp, name, dtype):
         return None
     key = (xp, name, np.dtype(dtype))
     ok = _CHECKED.get(key)
+    k = get(xp, name)
     if ok is None:
-        k = get(xp, name)
         n_in = KERNELS[name].in_params.count(",") + 1
         try:
             k(*[xp.ones((1,), dtype) for _ in range(n_in)])
@@ -143,4 +143,4 @@ def pick(xp, name, dtype):
                 "code runs instead: %s: %s", name, np.dtype(dtype).name, type(e).__name__, e)
             ok = False
         _CHECKED[key] = ok
-    return get(xp, name) if ok else None
+    return k if ok else None
