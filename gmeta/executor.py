@@ -144,6 +144,22 @@ def _wrap_error(e: Exception, op, args) -> errors.OpError:
                   f"({shapes}): {e}")
 
 
+def _fp_state():
+    """``(context variable, value)``: numpy 2's floating-point error state and the value that
+    ``np.errstate(all="ignore")`` sets it to, to set without building an errstate per run (a
+    third of a tiny step); ``(None, None)`` where numpy keeps that state otherwise (1.x)."""
+    try:
+        from numpy._core._ufunc_config import _extobj_contextvar as var
+    except ImportError:
+        return None, None
+    with np.errstate(all="ignore"):
+        ignore = var.get()
+    return var, ignore
+
+
+_FP_STATE, _FP_IGNORE = _fp_state()
+
+
 class Plan:
     """A compiled, reusable execution of one (fetches, feeds) signature."""
 
@@ -154,8 +170,15 @@ class Plan:
         vals = self.template.copy()  # values known when the plan was compiled (constants)
         for slot, value in zip(self.feed_slots, feed_values):
             vals[slot] = value
-        with np.errstate(all="ignore"):
-            run_steps(self.steps, vals)
+        if _FP_STATE is None:
+            with np.errstate(all="ignore"):
+                run_steps(self.steps, vals)
+        else:
+            token = _FP_STATE.set(_FP_IGNORE)
+            try:
+                run_steps(self.steps, vals)
+            finally:
+                _FP_STATE.reset(token)
         out = [vals[i] for i in self.fetch_slots]
         for i in self.copy_fetch:
             out[i] = out[i].copy()
@@ -643,8 +666,9 @@ def _fold(fn, args, outs, out):
 
 def _deref(consumer):
     def run(ref):
-        if isinstance(ref, VarRef):
-            return read_ref(ref, consumer)
+        if ref.__class__ is VarRef:
+            value = ref.value
+            return value if value is not None else read_ref(ref, consumer)  # (raises)
         return ref
 
     run._passthrough = True

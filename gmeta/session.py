@@ -146,6 +146,9 @@ class BaseSession:
         self._closed = False
         self._state = SessionState()
         self._plans: dict = {}
+        # feed tensor -> (dtype, shape, static shape) of the last ndarray fed as it was
+        # (_convert_feed): feeds are validated once per signature, not on every run
+        self._feed_ok: dict = {}
         self._default_cm = None
         _heap.keep_freed_memory()  # freed step memory stays for the next step (gmeta/_heap.py)
         from gmeta.devices import discovery
@@ -236,6 +239,7 @@ class BaseSession:
     def close(self) -> None:
         self._closed = True
         self._plans.clear()
+        self._feed_ok.clear()
         self._not_graphed.clear()
         self._graph_backends.clear()
         self._state = SessionState()
@@ -266,7 +270,7 @@ class BaseSession:
             raise RuntimeError("Attempted to use a closed Session.")
         entry, key_feeds, feed_values = self._lookup(fetches, feed_dict)
         plan, _, handler = entry
-        values = [_convert_feed(t, v) for t, v in zip(key_feeds, feed_values)]
+        values = self._convert_feeds(key_feeds, feed_values) if key_feeds else []
         if plan.transfers.edges:
             plan.transfers.runs += 1
         if self._oom_retry and self._soft:
@@ -274,6 +278,23 @@ class BaseSession:
         if self.device_arrays:
             return handler.build([_to_user_keep_device(v) for v in plan.run(values)])
         return handler.build([_to_user(v) for v in plan.run(values)])
+
+    def _convert_feeds(self, tensors, values) -> list:
+        """``values`` as the arrays the plan takes (``_convert_feed``), an ndarray of the dtype
+        and shape last accepted for its tensor passing without a second check."""
+        ok = self._feed_ok
+        out = []
+        for t, v in zip(tensors, values):
+            seen = ok.get(t)
+            if seen is not None and v.__class__ is np.ndarray and v.shape == seen[1] and \
+                    v.dtype == seen[0] and t.shape is seen[2]:
+                out.append(v)
+                continue
+            arr = _convert_feed(t, v)
+            if arr is v and arr.dtype != object:  # as fed: the same check passes next time
+                ok[t] = (arr.dtype, arr.shape, t.shape)
+            out.append(arr)
+        return out
 
     def _compile(self, fetches, feeds, graph, key):
         handler = _Fetches(graph, fetches)

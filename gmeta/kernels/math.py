@@ -456,16 +456,30 @@ def _matmul(ctx):
     xp, op = ctx.xp, ctx.op
     ta, tb = bool(ctx.attr("transpose_a", False)), bool(ctx.attr("transpose_b", False))
     dtype = ctx.output_np_dtype(0)
+    matmul = xp.matmul  # an array for 2-D operands, on numpy and CuPy alike
 
-    def run(a, b):
+    def bad(a, b):
         for i, m in enumerate((a, b)):
             if m.ndim != 2:
-                raise _invalid(op, f"In[{i}] is not a matrix. Instead it has shape {_shape(m)}")
+                return _invalid(op, f"In[{i}] is not a matrix. Instead it has shape {_shape(m)}")
+        return _invalid(op, f"Matrix size-incompatible: In[0]: {_shape(a)}, In[1]: {_shape(b)}")
+
+    if not ta and not tb:  # the common case, with nothing to do per call but the product
+        def run(a, b):
+            if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+                raise bad(a, b)
+            r = matmul(a, b)
+            return r if r.dtype == dtype else r.astype(dtype)
+
+        return run
+
+    def run(a, b):
+        if a.ndim != 2 or b.ndim != 2:
+            raise bad(a, b)
         a2, b2 = (a.T if ta else a), (b.T if tb else b)
         if a2.shape[1] != b2.shape[0]:
-            raise _invalid(op, f"Matrix size-incompatible: In[0]: {_shape(a)}, In[1]: "
-                               f"{_shape(b)}")
-        r = xp.matmul(a2, b2)  # an array for 2-D operands, on numpy and CuPy alike
+            raise bad(a, b)
+        r = matmul(a2, b2)
         return r if r.dtype == dtype else r.astype(dtype)
 
     return run

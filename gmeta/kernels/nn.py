@@ -90,14 +90,32 @@ _ACTIVATIONS = {
 }
 
 
+def _kept_bound(xp, value):
+    """``bound(x)``: ``_bound(xp, x, value)``, kept for the last shape seen (one node's kernel
+    sees one shape per feed signature, and the lookup costs as much as the relu of a small
+    input)."""
+    cell = [((), None)]
+
+    def bound(x):
+        shape, b = cell[0]
+        if b is None or shape != x.shape:
+            b = _bound(xp, x, value)
+            cell[0] = (x.shape, b)
+        return b
+
+    return bound
+
+
 def _relu_inplace(ctx, ks, regular):
     if 0 not in same_dtype(ctx, ks):
         return None
     xp = ctx.xp
     maximum, minimum = xp.maximum, xp.minimum
+    zero = _kept_bound(xp, 0)
     if ctx.type == "Relu6":
-        return lambda x: minimum(maximum(x, _bound(xp, x, 0), out=x), _bound(xp, x, 6), out=x)
-    return lambda x: maximum(x, _bound(xp, x, 0), out=x)
+        six = _kept_bound(xp, 6)
+        return lambda x: minimum(maximum(x, zero(x), out=x), six(x), out=x)
+    return lambda x: maximum(x, zero(x), out=x)
 
 
 def _register_activation(op_type, body):
