@@ -22,6 +22,18 @@ from bench.timing import measure, run_workloads  # noqa: E402
 tf.disable_v2_behavior()
 
 
+def _feeds_as_placeholders(graph_def, feed):
+    """Turns each fed constant of ``graph_def`` (the seed guide's images) into a Placeholder of
+    its dtype and shape, so that tf2onnx makes it a model input instead of folding it."""
+    fed = {t.op.name for t in feed if t.op.type == "Const"}
+    for node in graph_def.node:
+        if node.name in fed:
+            shape = node.attr["value"].tensor.tensor_shape
+            node.op = "Placeholder"
+            del node.attr["value"]
+            node.attr["shape"].shape.CopyFrom(shape)
+
+
 def run_onnxruntime(names, min_time):
     """Rows for the inference workloads of ``names`` run through ONNX Runtime; none when it or
     tf2onnx is not installed."""
@@ -48,6 +60,7 @@ def run_onnxruntime(names, min_time):
             frozen = tf.graph_util.convert_variables_to_constants(
                 step.session, g.as_graph_def(), [out.op.name])
         feed = step.feed or {}
+        _feeds_as_placeholders(frozen, feed)
         model, _ = tf2onnx.convert.from_graph_def(
             frozen, input_names=[t.name for t in feed], output_names=[out.name], opset=17)
         sess = ort.InferenceSession(model.SerializeToString(),

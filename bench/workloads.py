@@ -62,6 +62,32 @@ def seed_mlp_forward(tf, workdir):
     return _session(tf, logits, {x: feed})
 
 
+# The seed model as real TensorFlow 2.21 wrote it (tests/fixtures/make_meta_fixtures.py):
+# MetaGraph and V2 checkpoint.
+SEED_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests",
+                         "fixtures", "data", "meta", "seed_guide", "my-save-dir",
+                         "my-model-10000")
+
+
+def seed_mlp_forward_imported(tf, workdir):
+    """The same forward from the file TF wrote: import_meta_graph of the seed's .meta,
+    Saver.restore of its checkpoint, then the logits for a batch of 100 fed into the graph's
+    images constant (the guide's graph has no placeholder)."""
+    saver = tf.train.import_meta_graph(SEED_FILE + ".meta")
+    sess = tf.Session()
+    saver.restore(sess, SEED_FILE)
+    graph = tf.get_default_graph()
+    logits = tf.get_collection("logits")[0]
+    images = graph.get_operation_by_name("hidden1/MatMul").inputs[0]  # the images constant
+    feed = {images: np.random.default_rng(0).random((100, 28), dtype=np.float32)}
+
+    def step():
+        return sess.run(logits, feed)
+
+    step.session, step.fetches, step.feed = sess, logits, feed
+    return step
+
+
 def _train_step(tf, sizes, batch):
     x, logits, feed = _mlp(tf, sizes, batch)
     labels = tf.placeholder(tf.int32, [batch], name="labels")
@@ -178,6 +204,7 @@ def restore_256mb(tf, workdir):
 WORKLOADS = {
     "tiny_add": Workload(tiny_add),
     "seed_mlp_forward": Workload(seed_mlp_forward, inference=True),
+    "seed_mlp_forward_imported": Workload(seed_mlp_forward_imported, inference=True),
     "seed_mlp_train": Workload(seed_mlp_train),
     "mnist_mlp_train": Workload(mnist_mlp_train, heavy=True),
     "lstm_train": Workload(lstm_train),  # about 15 ms a step: timed in batches
