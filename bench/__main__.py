@@ -80,11 +80,12 @@ def _table(rows, names):
     others = impls[1:]  # each gets a column: gmeta's time over its time
     short = {i: {"tensorflow": "TF", "onnxruntime": "ORT"}.get(i.split()[0], i.split()[0])
              for i in others}
-    head = f"{'figure':<20}" + "".join(f"{i:>22}" for i in impls) + \
+    w = max([20] + [len(n) + 1 for n in names])  # the figure column fits the longest name
+    head = f"{'figure':<{w}}" + "".join(f"{i:>22}" for i in impls) + \
         "".join(f"{'gmeta/' + short[i]:>11}" for i in others)
     print("\n" + head)
     for n in names:
-        line = f"{n:<20}" + "".join(cell(by.get((i, n))) for i in impls)
+        line = f"{n:<{w}}" + "".join(cell(by.get((i, n))) for i in impls)
         for other in others:
             a, b = by.get((impls[0], n)), by.get((other, n))
             if a is None or b is None:

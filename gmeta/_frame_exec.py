@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 
-from gmeta import errors
+from gmeta import _device_steps, _plan_memory, errors
 
 ENTER_TYPES = frozenset(["Enter", "RefEnter"])
 EXIT_TYPES = frozenset(["Exit", "RefExit"])
@@ -287,7 +287,7 @@ def _compile(key, frame_ops, enters, exits, ctrl_inputs, order, phase, merge_pai
             c = copies[ph].get(ck)
         if c is None:
             c = copies[ph][ck] = new_slot()
-            steps[ph].append((executor._copier(src, dev, stats), (s,), c, op))
+            steps[ph].append((_device_steps.copier(src, dev, stats), (s,), c, op))
             stats.edges.append((t.name, op.name, src.label(), dev.label()))
             where[c] = dev
         return c
@@ -301,7 +301,7 @@ def _compile(key, frame_ops, enters, exits, ctrl_inputs, order, phase, merge_pai
                 where[read] = where.get(s, dev)
             s = read
         if placement is not None:
-            dst = executor._copy_destination(t, is_ref, where.get(s, dev), dev,
+            dst = _device_steps.copy_destination(t, is_ref, where.get(s, dev), dev,
                                              placement.inventory.cpu, metadata, k in host_args)
             if dst is not None:
                 s = moved(s, t, op, dst, ph)
@@ -345,7 +345,7 @@ def _compile(key, frame_ops, enters, exits, ctrl_inputs, order, phase, merge_pai
             continue
         fn = executor.bind_kernel(op, device_type, xp, state, dev)
         if dev is not None and dev.real_gpu:
-            fn = executor._on_device(fn, dev)
+            fn = _device_steps.on_device(fn, dev)
         host_args = executor._host_memory_inputs(op, device_type) \
             if dev is not None and dev.is_gpu else ()
         metadata = t in executor._METADATA_ONLY
@@ -376,7 +376,7 @@ def _compile(key, frame_ops, enters, exits, ctrl_inputs, order, phase, merge_pai
                            _conversion(n._outputs[0], s, dev, where, stats, m, executor)))
     exit_slots = [slot_of[x._outputs[0]] for x in exits]
     pred = slot_of[pred_tensor]
-    if executor.INPLACE:  # kernels write into inputs dying with them (executor._plan_memory)
+    if executor.INPLACE:  # kernels write into inputs dying with them (gmeta/_plan_memory.py)
         protected = set(template) | set(enter_slots) | set(exit_slots) | {pred}
         protected.update(m for m, _, _ in merge_init)
         protected.update(s for _, s, _ in merge_next)  # read again after the body
@@ -398,14 +398,14 @@ def _compile(key, frame_ops, enters, exits, ctrl_inputs, order, phase, merge_pai
 
 
 def _plan_frame_memory(steps, kernels, protected, n_slots, state, executor) -> None:
-    """executor._plan_memory over one iteration's steps (condition, body, then exit, the order
-    they run in), each phase's list rebound in place."""
+    """``_plan_memory.plan_memory`` over one iteration's steps (condition, body, then exit, the
+    order they run in), each phase's list rebound in place."""
     combined, index = [], {}
     for ph in (_PRE, _BODY, _EXIT):
         for i, info in kernels[ph].items():
             index[len(combined) + i] = info
         combined.extend(steps[ph])
-    executor._plan_memory(combined, index, protected, n_slots, state)
+    _plan_memory.plan_memory(combined, index, protected, n_slots, state)
     start = 0
     for ph in (_PRE, _BODY, _EXIT):
         n = len(steps[ph])
@@ -418,10 +418,10 @@ def _conversion(t, s, dev, where, stats, consumer, executor):
     if dev is None:
         return None
     src = where.get(s, dev)
-    if executor._copy_destination(t, t._dtype.is_ref_dtype, src, dev) is None:
+    if _device_steps.copy_destination(t, t._dtype.is_ref_dtype, src, dev) is None:
         return None
     stats.edges.append((t.name, consumer.name, src.label(), dev.label()))
-    return executor._copier(src, dev, stats)
+    return _device_steps.copier(src, dev, stats)
 
 
 def _runner(name, template, enter_slots, merge_init, merge_next, pre, body, exit_steps, pred,

@@ -36,7 +36,7 @@ import os
 
 import numpy as np
 
-from gmeta import dtypes, errors
+from gmeta import _device_steps, _plan_memory, dtypes, errors
 from gmeta.kernels import KernelContext, control_flow, devices_with_kernel, lookup  # noqa: F401
 from gmeta.kernels import tensor_array  # noqa: F401  (registers the TensorArray kernels)
 from gmeta.kernels.state import VarRef, read_ref
@@ -115,7 +115,7 @@ def compile_loop_plan(needed, fetches, targets, feeds, state, device_type, xp, p
 
     fed = {t: i for i, t in enumerate(feeds)}
     ops = sorted(needed, key=lambda o: o._id)
-    stats = executor.TransferStats()
+    stats = _device_steps.TransferStats()
     frames = _frame_exec.collapse(ops, fed, fetches, targets, placement, device_type, xp, state,
                                   stats)
     collapsed = {op: sf for sf in frames for op in sf.ops}
@@ -162,7 +162,7 @@ def compile_loop_plan(needed, fetches, targets, feeds, state, device_type, xp, p
                 device_type, xp = dev.device_type, dev.xp
             fn = executor.bind_kernel(op, device_type, xp, state, dev)
             if dev is not None and dev.real_gpu:
-                fn = executor._on_device(fn, dev)
+                fn = _device_steps.on_device(fn, dev)
             n.op, n.fn = op, fn
             n.kinfo = (device_type, xp, dev if dev is not None and dev.real_gpu else None, fn)
             t = op._type
@@ -200,10 +200,10 @@ def compile_loop_plan(needed, fetches, targets, feeds, state, device_type, xp, p
             if in_devs is not None:
                 dev = in_devs[k]
                 src = cpu if x in fed else placement.device(x._op)
-                dst = executor._copy_destination(x, is_ref[k], src, dev, cpu, metadata_only,
+                dst = _device_steps.copy_destination(x, is_ref[k], src, dev, cpu, metadata_only,
                                                  k in host_args)
                 if dst is not None:
-                    convert.append((k, executor._copier(src, dst, stats)))
+                    convert.append((k, _device_steps.copier(src, dst, stats)))
                     stats.edges.append((x.name, n.op.name, src.label(), dst.label()))
         n.fixed, n.deref, n.convert = tuple(fixed), tuple(deref), tuple(convert)
         nodes.append(n)
@@ -331,9 +331,9 @@ def _straight_plan(nodes, frames, fetches, targets, feeds, producer, stats, ops,
         steps.append((n.fn, tuple(ins), out, n.op))
     fetch_slots = [feed_slot_of[t] if t in feed_slot_of else out_slot[producer[t]]
                    for t in fetches]
-    if executor.INPLACE:  # kernels write into inputs dying with them (executor._plan_memory)
-        executor._plan_memory(steps, kernels, set(feed_slots) | set(fetch_slots), n_slots,
-                              state)
+    if executor.INPLACE:  # kernels write into inputs dying with them (gmeta/_plan_memory.py)
+        _plan_memory.plan_memory(steps, kernels, set(feed_slots) | set(fetch_slots), n_slots,
+                                 state)
     plan = _straight_plan_class()()
     plan.steps = steps
     plan.n_slots = n_slots

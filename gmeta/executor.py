@@ -6,19 +6,20 @@ Running it does no name lookups and no attr decoding: it is a loop over
 
 Lean plans (no v1 cond) plan their memory from the plan's liveness when they are compiled:
 kernels that declare an ``inplace`` variant write into an input buffer dying with them that the
-plan owns (``_plan_memory``), and large values are dropped after their last reader by steps with
-no inputs that store None (``_with_releases``). GMETA_NO_INPLACE=1 / GMETA_NO_RELEASE=1 (or the
+plan owns, and large values are dropped after their last reader by steps with no inputs that
+store None (gmeta/_plan_memory.py). GMETA_NO_INPLACE=1 / GMETA_NO_RELEASE=1 (or the
 module flags ``INPLACE`` / ``RELEASE``) turn either off.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 import numpy as np
 
 from gmeta import _cond_exec, _loop_exec, dtypes, errors
+from gmeta._device_steps import TransferStats, building_on, copier, copy_destination, on_device
+from gmeta._plan_memory import large, plan_memory, with_releases
 from gmeta.kernels import KernelContext, devices_with_kernel, lookup
 from gmeta.kernels.state import VarRef, read_ref
 
@@ -38,18 +39,16 @@ _PREFILLED = frozenset(["Const", "VariableV2", "Variable"])
 _METADATA_ONLY = frozenset(["Shape", "ShapeN", "Size", "Rank"])
 
 # Memory planning of lean plans, from the plan's liveness; both flags are read when a plan is
-# compiled. INPLACE (``_plan_memory``): a kernel that declares an ``inplace`` variant
+# compiled. INPLACE (``plan_memory``): a kernel that declares an ``inplace`` variant
 # (gmeta/kernels/__init__.py) writes its result into an input that dies with it when the plan
-# owns that input's buffer; GMETA_NO_INPLACE=1 turns it off. RELEASE (``_with_releases``): a
-# value of at least _RELEASE_MIN_ELEMENTS elements is dropped after the last step reading it,
-# instead of at the end of the run; GMETA_NO_RELEASE=1 turns it off.
+# owns that input's buffer; GMETA_NO_INPLACE=1 turns it off. RELEASE (``with_releases``): a
+# value of at least _plan_memory.RELEASE_MIN_ELEMENTS elements is dropped after the last step
+# reading it, instead of at the end of the run; GMETA_NO_RELEASE=1 turns it off.
 INPLACE = os.environ.get("GMETA_NO_INPLACE", "") in ("", "0")
 # PRUNE_CONDS (``_static_conds``): a v1 cond whose predicate is known when the plan is compiled
 # runs only its taken branch, in a lean plan; GMETA_NO_COND_PRUNING=1 turns it off.
 PRUNE_CONDS = os.environ.get("GMETA_NO_COND_PRUNING", "") in ("", "0")
 RELEASE = os.environ.get("GMETA_NO_RELEASE", "") in ("", "0")
-_RELEASE_MIN_ELEMENTS = 1 << 14  # smaller values cost more time to drop than they hold memory
-_UNKNOWN_DIM = 64  # what a dimension unknown at compile time counts as in that estimate
 
 
 def _host_memory_inputs(op, device_type) -> frozenset:
@@ -232,17 +231,6 @@ def topo_order(deps, key):
     return order, indeg
 
 
-def _building_on(device):
-    """The context a kernel of ``device`` (a LocalDevice, or None) is built in: its
-    ``cupy.cuda.Device`` for a real GPU, so that what a factory makes (constants, caches) is on
-    that GPU; nothing otherwise."""
-    if device is not None and device.real_gpu:
-        import cupy
-
-        return cupy.cuda.Device(device.ordinal)
-    return contextlib.nullcontext()
-
-
 def bind_kernel(op, device_type, xp, state, device=None):
     """The closure of ``op``'s kernel on ``device_type`` (its factory run once, inside
     ``device``'s CUDA context when that is a real GPU).
@@ -268,7 +256,7 @@ def bind_kernel(op, device_type, xp, state, device=None):
             None, op, f"No kernel for op '{op.type}' (node '{op.name}') on {device_type}; "
                       f"{where}")
     try:
-        with _building_on(device):
+        with building_on(device):
             return kdef.factory(KernelContext(op, xp, device_type, state))
     except errors.OpError:
         raise
@@ -375,10 +363,10 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
             c = copies[key] = new_slot()
             where[c] = dev
             if lean and s in template:  # a constant (or folded value): copied once, now
-                template[c] = _copier(src, dev, TransferStats())(template[s])
+                template[c] = copier(src, dev, TransferStats())(template[s])
                 aliasing.add(c)
             else:
-                steps.append((_copier(src, dev, stats), (s,), c, op))
+                steps.append((copier(src, dev, stats), (s,), c, op))
                 stats.edges.append((t.name, op.name, src.label(), dev.label()))
         return c
 
@@ -389,7 +377,7 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
         wrap = placement is not None and dev.real_gpu and multi_gpu
         fn = raw = bind_kernel(op, device_type, xp, state, dev if wrap else None)
         if wrap:
-            fn = _on_device(fn, dev)
+            fn = on_device(fn, dev)
         ins = []
         host_args = ()
         if placement is not None and dev.is_gpu:
@@ -407,7 +395,7 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
                 aliasing.add(read)
                 s = read
             if placement is not None:
-                dst = _copy_destination(t, is_ref, where.get(s, dev), dev, cpu, metadata_only,
+                dst = copy_destination(t, is_ref, where.get(s, dev), dev, cpu, metadata_only,
                                         i in host_args)
                 if dst is not None:
                     s = moved(s, t, op, dst)
@@ -445,15 +433,15 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
     # slots whose values outlive a run or may be a variable's storage: never written, dropped
     protected = set(feed_slots) | set(fetch_slots) | set(template) | aliasing
     if kernels:
-        _plan_memory(steps, kernels, protected, n_slots, state)
+        plan_memory(steps, kernels, protected, n_slots, state)
     if lean and RELEASE:
         tensor_of = {s: t for t, s in slot_of.items()}
         for (s, _), c in copies.items():
             if s in tensor_of:
                 tensor_of[c] = tensor_of[s]
         big = {s for s, t in tensor_of.items()
-               if s not in protected and not t._dtype.is_ref_dtype and _large(t)}
-        steps = _with_releases(steps, big)
+               if s not in protected and not t._dtype.is_ref_dtype and large(t)}
+        steps = with_releases(steps, big)
 
     plan = Plan()
     plan.transfers = stats
@@ -470,93 +458,6 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
     if any(o.type in _cond_exec.SWITCH_TYPES for o in order):  # v1 cond: dead tensors
         return _cond_exec.dead_aware(plan)
     return plan
-
-
-def _plan_memory(steps, kernels, protected, n_slots, state) -> None:
-    """Rebinds, in ``steps``, the kernels that can write their result into an input buffer
-    dying with them to their ``inplace`` variant (gmeta/kernels/__init__.py).
-
-    The plan owns a slot's buffer when a kernel declared ``fresh`` (or ``inplace``) made it in
-    this run and it is not ``protected`` (a feed, fetch, template value: constant, variable
-    reference or folded value, or a slot that may hold a variable's storage). Such a slot dies
-    with a step when that step is its only reader (once among its inputs), so no other step, and
-    no view made by one, can see the buffer change. ``kernels`` maps the index of each kernel
-    step to ``(device type, xp, device to enter or None, its closure)``; copies and variable
-    reads are not kernel steps, and their outputs are never owned. A rebound step's closure
-    carries the input indices it may write as ``_inplace`` (for inspection and tests).
-    """
-    uses = [0] * n_slots
-    for _, ins, _, _ in steps:
-        for s in ins:
-            uses[s] += 1
-    owned = set()
-    for i, (_, ins, out, op) in enumerate(steps):
-        info = kernels.get(i)
-        if info is None:
-            continue
-        device_type, xp, dev, regular = info
-        kdef = lookup(op._type, device_type)
-        if kdef is None or not kdef.fresh:
-            continue
-        if kdef.inplace is not None:
-            ks = tuple(k for k, s in enumerate(ins) if s in owned and uses[s] == 1)
-            if ks:
-                with _building_on(dev):
-                    alt = kdef.inplace(KernelContext(op, xp, device_type, state), ks, regular)
-                if alt is not None:
-                    if dev is not None:
-                        alt = _on_device(alt, dev)
-                    alt._inplace = ks
-                    steps[i] = (alt, ins, out, op)
-        for o, t in zip((out,) if out.__class__ is int else out, op._outputs):
-            dt = t._dtype
-            if o not in protected and not (dt.is_ref_dtype or dt is dtypes.resource or
-                                           dt is dtypes.variant):
-                owned.add(o)
-
-
-def _large(t) -> bool:
-    """Whether tensor ``t`` may hold _RELEASE_MIN_ELEMENTS elements or more (unknown rank: yes;
-    an unknown dimension counts as _UNKNOWN_DIM)."""
-    dims = t.shape.dims
-    if dims is None:
-        return True
-    n = 1
-    for d in dims:
-        n *= _UNKNOWN_DIM if d is None else d
-    return n >= _RELEASE_MIN_ELEMENTS
-
-
-def _releaser(n: int):
-    nones = (None,) * n
-    return lambda: nones
-
-
-def _with_releases(steps, slots) -> list:
-    """``steps`` with, after the last step reading any of ``slots`` (or after the step making
-    it, for a value no step reads), a step that sets those slots to None: one with no inputs
-    whose outputs are the slots, so ``Plan.run`` drops them as it stores any step's outputs,
-    and the arrays are freed (or reused by the allocator) while the run goes on."""
-    last = {}
-    for i, (_, ins, out, _) in enumerate(steps):
-        for o in ((out,) if out.__class__ is int else out):
-            if o in slots:
-                last[o] = i
-        for s in ins:
-            if s in slots:
-                last[s] = i
-    dying: dict = {}
-    for s, i in last.items():
-        dying.setdefault(i, []).append(s)
-    if not dying:
-        return steps
-    out_steps = []
-    for i, step in enumerate(steps):
-        out_steps.append(step)
-        d = dying.get(i)
-        if d:
-            out_steps.append((_releaser(len(d)), (), tuple(d), step[3]))
-    return out_steps
 
 
 def _static_bool(t, fed, aliases):
@@ -675,84 +576,3 @@ def _deref(consumer):
     return run
 
 
-class TransferStats:
-    """Cross-device copies of one plan: the edges, and what they moved so far."""
-
-    __slots__ = ("edges", "bytes", "copies", "runs")
-
-    def __init__(self):
-        self.edges: list = []  # (producer tensor name, consumer node, from device, to device)
-        self.bytes = 0
-        self.copies = 0
-        self.runs = 0
-
-    def summary(self) -> dict:
-        runs = max(self.runs, 1)
-        return {"cross_device_edges": len(self.edges), "copies_per_step": len(self.edges),
-                "bytes_per_step": self.bytes / runs if self.runs else 0, "steps": self.runs,
-                "edges": [{"tensor": t, "consumer": c, "from": a, "to": b}
-                          for t, c, a, b in self.edges]}
-
-
-def _copy_destination(t, is_ref, src, dev, cpu=None, metadata_only=False, host_arg=False):
-    """Where tensor ``t``'s value, held on device ``src``, is copied for a consumer on ``dev``,
-    or None when it is not: not when that consumer takes it by reference, it is a resource
-    handle, or the consumer reads only its shape (``metadata_only``). An argument a GPU kernel
-    takes in host memory (``host_arg``) goes to the host (``cpu``) from any GPU, the consumer's
-    own included, as TF copies it: the kernel then reads it without waiting for the device."""
-    if is_ref or t._dtype is dtypes.resource or metadata_only:
-        return None
-    if host_arg and dev.is_gpu:
-        return cpu if src.is_gpu else None
-    return dev if src.name != dev.name else None
-
-
-def _copier(src, dst, stats):
-    """A plan step moving a value from device ``src`` to ``dst`` (LocalDevice)."""
-    if dst.real_gpu:
-        import cupy
-
-        device = cupy.cuda.Device(dst.ordinal)
-
-        def run(x):
-            n = getattr(x, "nbytes", None)
-            if n is None:
-                return x  # a dead value (v1 cond) or None
-            stats.bytes += n
-            with device:
-                if isinstance(x, cupy.ndarray):
-                    return x.copy()  # CuPy copies to the current device, peer to peer
-                return cupy.asarray(x)
-    elif src.real_gpu:
-        import cupy
-
-        def run(x):
-            n = getattr(x, "nbytes", None)
-            if n is None:
-                return x
-            stats.bytes += n
-            return cupy.asnumpy(x)
-    else:  # host <-> virtual GPU: numpy on both sides, a real copy all the same
-        def run(x):
-            n = getattr(x, "nbytes", None)
-            if n is None:
-                return x
-            stats.bytes += n
-            return x.copy()
-
-    run._passthrough = True
-    run._copy = (src, dst)  # the CUDA-graph capture (gmeta/_cuda_graph.py) reads it
-    return run
-
-
-def _on_device(fn, device):
-    """``fn`` run inside its GPU's ``cupy.cuda.Device`` context."""
-    import cupy
-
-    ctx = cupy.cuda.Device(device.ordinal)
-
-    def run(*args):
-        with ctx:
-            return fn(*args)
-
-    return run

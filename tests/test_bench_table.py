@@ -36,3 +36,14 @@ def test_cells_are_the_median_round(capsys):
     line = next(x for x in out.splitlines() if x.startswith("tiny_add")).split()
     assert line[1:3] == ["4.0", "µs"] and line[-1] == "0.05x"
     assert "median of 3 alternating rounds" in out
+
+
+def test_columns_stay_aligned_for_a_long_figure_name(capsys):
+    long = "seed_mlp_forward_imported_from_a_file"
+    rows = [_row("gmeta 0.1.0", n, 40e-6) for n in ("tiny_add", long)]
+    rows += [_row("tensorflow 2.21.0", n, 200e-6) for n in ("tiny_add", long)]
+    bench_main._table(rows, ["tiny_add", long])
+    lines = [x for x in capsys.readouterr().out.splitlines()
+             if x.startswith(("figure", "tiny_add", long))]
+    assert len(lines) == 3 and len({len(x) for x in lines}) == 1  # one width: columns line up
+    assert all(x.endswith("0.20x") for x in lines[1:])

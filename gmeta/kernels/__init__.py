@@ -239,4 +239,4 @@ from gmeta.kernels import (  # noqa: E402,F401
     array, conv, core, coverage, debug, grad_support, io, math, math_extra, nn, random, state,
     summary, training,
 )  # noqa: E402,F401
-from gmeta.kernels import sparse, sparse_segment  # noqa: E402,F401
+from gmeta.kernels import scatter, sparse, sparse_segment  # noqa: E402,F401

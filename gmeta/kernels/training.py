@@ -1,4 +1,5 @@
-"""Optimizer update kernels (TF's ``training_ops``) and the scatter updates of variables.
+"""Optimizer update kernels (TF's ``training_ops``); ``store``, ``mutable`` and ``rounds`` serve
+the scatter updates of variables too (gmeta/kernels/scatter.py).
 
 One formula per algorithm (a family table, ``_ALGORITHMS``) serves its four op forms:
 ``Apply<X>`` (ref variables, returns the ``var`` ref), ``ResourceApply<X>`` (resource handles,
@@ -12,10 +13,9 @@ Shape errors carry TF's messages with the OpDef arg names ("var and delta do not
 shape[2,3] [3,2]"). Uninitialised variables raise FailedPreconditionError (:func:`read_ref`).
 
 Sparse updates with duplicate indices are applied one occurrence after the other, as TF's loop
-over ``indices`` does (the k-th occurrences of all rows form one vectorised round). Scatter ops
-accumulate duplicates with ``ufunc.at`` (ScatterUpdate: the last occurrence wins).
+over ``indices`` does (the k-th occurrences of all rows form one vectorised round).
 
-Ref variables (``Apply*``, ``SparseApply*``, ``Scatter*``) are updated in place, as TF's ref
+Ref variables (``Apply*``, ``SparseApply*``) are updated in place, as TF's ref
 kernels do, when their array is writable and owns its data; otherwise the variable gets a new
 array (which later updates then write into). Resource variables are copy-on-write: a
 ``ReadVariableOp`` value hands out the variable's array itself, so an update writes a new array
@@ -33,7 +33,6 @@ import numpy as np
 
 from gmeta.framework import op_def_registry
 from gmeta.kernels import bad_input as _bad, cuda_fused, dims as _dims, kernel
-from gmeta.kernels.grad_support import scatter_at
 from gmeta.kernels.state import read_ref
 
 _DT_RESOURCE = 20
@@ -55,7 +54,7 @@ def store(xp, ref, value) -> None:
         ref.value = xp.array(value, dtype=cur.dtype if cur is not None else None, copy=True)
 
 
-def _mutable(xp, ref, copy=False):
+def mutable(xp, ref, copy=False):
     """The variable's array for row updates: a new copy when ``copy`` (resource variables) or
     when it is not writable and owned."""
     cur = ref.value
@@ -356,7 +355,7 @@ def _dense_factory(ctx, formula, returns_ref):
     return run
 
 
-def _rounds(indices):
+def rounds(indices):
     """Positions of ``indices`` grouped so that no round repeats an index, in order: round k
     holds the k-th occurrence of every index (numpy int arrays)."""
     idx = np.asarray(indices.get() if hasattr(indices, "get") else indices).astype(np.int64)
@@ -405,8 +404,8 @@ def _sparse_factory(ctx, formula, returns_ref):
             at = int(xp.argmax(bad))
             raise _bad(ctx, f"Index {int(indices[at])} at offset {at} in indices is out of "
                             "range")
-        arrays = [_mutable(xp, r, copy=not returns_ref) for r in refs] if n else []
-        for pos in _rounds(indices):
+        arrays = [mutable(xp, r, copy=not returns_ref) for r in refs] if n else []
+        for pos in rounds(indices):
             p = pos if xp is np else xp.asarray(pos)
             rows_idx = indices[p]
             sub = dict(s)
@@ -626,70 +625,3 @@ _INPLACE = {"ApplyGradientDescent": _sgd_inplace, "ResourceApplyGradientDescent"
 
 for _algo, (_dense, _sparse) in _ALGORITHMS.items():
     _register_algorithm(_algo, _dense, _sparse)
-
-
-# -- scatter updates -----------------------------------------------------------------------------
-_SCATTER = {"Add": "add", "Sub": "subtract", "Mul": "multiply", "Div": "divide",
-            "Max": "maximum", "Min": "minimum", "Update": None}
-
-
-def _index_str(shape, flat_pos) -> str:
-    return ",".join(str(int(i)) for i in np.unravel_index(flat_pos, shape)) if shape else ""
-
-
-def _scatter_factory(ctx, ufunc, returns_ref):
-    xp = ctx.xp
-    op = ctx.op
-
-    def run(ref, indices, updates):
-        params = read_ref(ref, op)
-        if params.ndim < 1:
-            raise _bad(ctx, f"params must be at least 1-D, got shape {_dims(params.shape)}")
-        want = tuple(indices.shape) + tuple(params.shape[1:])
-        if updates.ndim != 0 and tuple(updates.shape) != want:
-            raise _bad(ctx, f"Must have updates.shape = indices.shape + params.shape[1:] or "
-                            f"updates.shape = [], got updates.shape {_dims(updates.shape)}, "
-                            f"indices.shape {_dims(indices.shape)}, params.shape "
-                            f"{_dims(params.shape)}")
-        rows = params.shape[0]
-        flat = indices.reshape(-1)
-        bad = (flat < 0) | (flat >= rows)
-        if flat.size and bool(xp.any(bad)):
-            at = int(xp.argmax(bad))
-            raise _bad(ctx, f"indices[{_index_str(indices.shape, at)}] = {int(flat[at])} is "
-                            f"not in [0, {rows})")
-        if not flat.size:
-            return ref if returns_ref else None
-        target = _mutable(xp, ref, copy=not returns_ref)
-        values = updates.astype(target.dtype, copy=False)
-        if values.ndim:
-            values = values.reshape((flat.shape[0],) + target.shape[1:])
-        if ufunc is None:
-            target[flat] = values
-        elif ufunc == "divide" and target.dtype.kind in "iu":
-            # C++ integer division truncates; duplicates divide one after the other.
-            values = xp.broadcast_to(values, (flat.shape[0],) + target.shape[1:])
-            for pos in _rounds(flat):
-                p = pos if xp is np else xp.asarray(pos)
-                rows_idx = flat[p]
-                num, den = target[rows_idx], values[p]
-                target[rows_idx] = xp.sign(num) * xp.sign(den) * (xp.abs(num) // xp.abs(den))
-        else:
-            scatter_at(xp, ufunc, target, flat, values)
-        return ref if returns_ref else None
-
-    return run
-
-
-def _register_scatter(name, ufunc):
-    @kernel(f"Scatter{name}")
-    def _ref_factory(ctx):
-        return _scatter_factory(ctx, ufunc, True)
-
-    @kernel(f"ResourceScatter{name}")
-    def _resource_factory(ctx):
-        return _scatter_factory(ctx, ufunc, False)
-
-
-for _name, _ufunc in _SCATTER.items():
-    _register_scatter(_name, _ufunc)

@@ -248,7 +248,7 @@ def test_a_model_split_over_two_fake_gpus_equals_the_cpu():
 
 
 def test_each_gpu_reads_only_its_own_arrays():
-    """Kernels are built inside their GPU's CUDA context (executor._building_on), so plan-time
+    """Kernels are built inside their GPU's CUDA context (_device_steps.building_on), so plan-time
     constants of a node on GPU:1 live on GPU:1 (this harness found them on GPU:0 before)."""
     with fake_cuda(2) as fake:
         _run_two_devices(2)

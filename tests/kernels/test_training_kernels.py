@@ -25,7 +25,7 @@ import gmeta.kernels.training  # noqa: F401  (until gmeta/kernels/__init__.py im
 from gmeta import errors
 from gmeta.framework.op_def_library import apply_op
 from gmeta.kernels.state import VarRef
-from gmeta.kernels.training import _rounds, store
+from gmeta.kernels.training import rounds as _rounds, store
 
 DATA = os.path.join(os.path.dirname(__file__), os.pardir, "fixtures", "data")
 with open(os.path.join(DATA, "train_kernels.json")) as _f:
