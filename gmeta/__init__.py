@@ -57,7 +57,7 @@ import gmeta.ops._grad_shapes  # noqa: F401,E402 - registers shape functions
 from gmeta.session import InteractiveSession, Session, get_default_session  # noqa: F401
 from gmeta import initializers, layers, math, nn, train  # noqa: F401,E402
 from gmeta import image, sparse  # noqa: F401,E402
-from gmeta import gfile, logging, losses, summary  # noqa: F401,E402
+from gmeta import gfile, logging, losses, summary, timeline  # noqa: F401,E402
 # The function shadows its package's name on purpose (``tf.gradients(ys, xs)``); later imports of
 # gmeta.gradients.* do not rebind it.
 from gmeta.gradients import (  # noqa: F401,E402

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 
-from gmeta import _device_steps, _plan_memory, errors
+from gmeta import _device_steps, _plan_memory, _trace, errors
 
 ENTER_TYPES = frozenset(["Enter", "RefEnter"])
 EXIT_TYPES = frozenset(["Exit", "RefExit"])
@@ -366,7 +366,7 @@ def _compile(key, frame_ops, enters, exits, ctrl_inputs, order, phase, merge_pai
         out = outs[0] if executor._single_output(op) else tuple(outs)
         kernels[ph][len(steps[ph])] = (device_type, xp,
                                        dev if dev is not None and dev.real_gpu else None, fn)
-        steps[ph].append((fn, tuple(ins), out, op))
+        steps[ph].append((_trace.traced(fn, op, dev, xp), tuple(ins), out, op))
     # NextIteration values -> Merges (after the body)
     merge_next = []
     for m, (_, n) in merge_pairs.items():

@@ -36,7 +36,7 @@ import os
 
 import numpy as np
 
-from gmeta import _device_steps, _plan_memory, dtypes, errors
+from gmeta import _device_steps, _plan_memory, _trace, dtypes, errors
 from gmeta.kernels import KernelContext, control_flow, devices_with_kernel, lookup  # noqa: F401
 from gmeta.kernels import tensor_array  # noqa: F401  (registers the TensorArray kernels)
 from gmeta.kernels.state import VarRef, read_ref
@@ -163,7 +163,7 @@ def compile_loop_plan(needed, fetches, targets, feeds, state, device_type, xp, p
             fn = executor.bind_kernel(op, device_type, xp, state, dev)
             if dev is not None and dev.real_gpu:
                 fn = _device_steps.on_device(fn, dev)
-            n.op, n.fn = op, fn
+            n.op, n.fn = op, _trace.traced(fn, op, dev, xp)
             n.kinfo = (device_type, xp, dev if dev is not None and dev.real_gpu else None, fn)
             t = op._type
             n.kind = (_MERGE if t in _MERGE_TYPES else _SWITCH if t in _SWITCH_TYPES else

@@ -6,7 +6,7 @@ that store None (``with_releases``)."""
 
 from __future__ import annotations
 
-from gmeta import dtypes
+from gmeta import _trace, dtypes
 from gmeta._device_steps import building_on, on_device
 from gmeta.kernels import KernelContext, lookup
 
@@ -49,7 +49,7 @@ def plan_memory(steps, kernels, protected, n_slots, state) -> None:
                     if dev is not None:
                         alt = on_device(alt, dev)
                     alt._inplace = ks
-                    steps[i] = (alt, ins, out, op)
+                    steps[i] = (_trace.traced_like(steps[i][0], alt), ins, out, op)
         for o, t in zip((out,) if out.__class__ is int else out, op._outputs):
             dt = t._dtype
             if o not in protected and not (dt.is_ref_dtype or dt is dtypes.resource or

@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from gmeta import _cond_exec, _loop_exec, dtypes, errors
+from gmeta import _cond_exec, _loop_exec, _trace, dtypes, errors
 from gmeta._device_steps import TransferStats, building_on, copier, copy_destination, on_device
 from gmeta._plan_memory import large, plan_memory, with_releases
 from gmeta.kernels import KernelContext, devices_with_kernel, lookup
@@ -427,7 +427,8 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
                 continue
         if lean and INPLACE:
             kernels[len(steps)] = (device_type, xp, dev if wrap else None, raw)
-        steps.append((fn, tuple(ins), out, op))
+        steps.append((_trace.traced(fn, op, dev if placement is not None else None, xp),
+                      tuple(ins), out, op))
 
     fetch_slots = [slot(t) for t in fetches]
     # slots whose values outlive a run or may be a variable's storage: never written, dropped

@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from gmeta import _cuda_graph, _heap, errors
+from gmeta import _cuda_graph, _heap, _trace, errors
 from gmeta.executor import Plan, SessionState, compile_plan
 from gmeta.framework import ops as ops_lib
 from gmeta.framework.sparse_tensor import SparseTensor, SparseTensorValue
@@ -268,6 +268,9 @@ class BaseSession:
         """
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
+        if run_metadata is not None and options is not None and (
+                options.trace_level or options.output_partition_graphs):
+            return self._run_traced(fetches, feed_dict, options, run_metadata)
         entry, key_feeds, feed_values = self._lookup(fetches, feed_dict)
         plan, _, handler = entry
         values = self._convert_feeds(key_feeds, feed_values) if key_feeds else []
@@ -278,6 +281,54 @@ class BaseSession:
         if self.device_arrays:
             return handler.build([_to_user_keep_device(v) for v in plan.run(values)])
         return handler.build([_to_user(v) for v in plan.run(values)])
+
+    def _run_traced(self, fetches, feed_dict, options, run_metadata):
+        """``run`` filling ``run_metadata`` as TF does for ``options``: ``step_stats`` (one
+        NodeExecStats per kernel call, gmeta/_trace.py) when ``trace_level`` is set, and
+        ``partition_graphs`` (each device's nodes, with the device assigned) when
+        ``output_partition_graphs`` is. The traced plan is compiled once per signature, apart
+        from the untraced one, and is never a CUDA graph."""
+        graph = self._graph
+        key_feeds, feed_values = self._feeds(feed_dict) if feed_dict else ((), ())
+        key = _cache_key(fetches)
+        key = None if key is None else ("trace", key, key_feeds)
+        cached = None if key is None else self._plans.get(key)
+        if cached is None or cached[0][1] != graph._version:
+            recorder = _trace.Recorder()
+            token = _trace.RECORDER.set(recorder)
+            try:
+                entry = self._compile(fetches, key_feeds, graph, None, graphed=False)
+            finally:
+                _trace.RECORDER.reset(token)
+            cached = (entry, recorder)
+            if key is not None:
+                self._plans[key] = cached
+        (plan, _, handler), recorder = cached
+        values = self._convert_feeds(key_feeds, feed_values) if key_feeds else []
+        if plan.transfers.edges:
+            plan.transfers.runs += 1
+        with recorder.lock:
+            recorder.records = [] if options.trace_level else None
+            try:
+                out = plan.run(values)
+            finally:
+                records, recorder.records = recorder.records, None
+        run_metadata.Clear()
+        if records is not None:
+            run_metadata.step_stats.CopyFrom(_trace.step_stats(records, _allocator_name))
+        if options.output_partition_graphs:
+            self._partition_graphs(plan, run_metadata)
+        to_user = _to_user_keep_device if self.device_arrays else _to_user
+        return handler.build([to_user(v) for v in out])
+
+    def _partition_graphs(self, plan, run_metadata) -> None:
+        """Each device's share of ``plan``'s nodes as a GraphDef, with the _Send/_Recv pairs
+        TF puts between devices (gmeta/_trace.py), in run_metadata.partition_graphs."""
+        placement = self._place() if self._needs_placement() else None
+        for _, gd in _trace.partition_graphs(
+                plan.ops, lambda op: placement.device(op).name if placement is not None
+                else _trace.CPU):
+            run_metadata.partition_graphs.add().CopyFrom(gd)
 
     def _convert_feeds(self, tensors, values) -> list:
         """``values`` as the arrays the plan takes (``_convert_feed``), an ndarray of the dtype
@@ -296,7 +347,7 @@ class BaseSession:
             out.append(arr)
         return out
 
-    def _compile(self, fetches, feeds, graph, key):
+    def _compile(self, fetches, feeds, graph, key, graphed=True):
         handler = _Fetches(graph, fetches)
         tensors = [e for e in handler.elements if isinstance(e, ops_lib.Tensor)]
         targets = [e for e in handler.elements if isinstance(e, ops_lib.Operation)]
@@ -314,7 +365,7 @@ class BaseSession:
         plan.template.append(None)
         plan.fetch_slots = [slot_by_tensor.get(e, none_slot) for e in handler.elements]
         plan.copy_fetch = [i for i, e in enumerate(handler.elements) if e in copy_tensors]
-        if self._cuda_graphs:
+        if self._cuda_graphs and graphed:
             plan = self._graphed(plan, placement)
         entry = (plan, graph._version, handler)
         if key is not None:
@@ -433,6 +484,13 @@ def _expand_sparse_feed(k, v):
         raise TypeError(f"The value of a SparseTensor feed must be a SparseTensorValue or an "
                         f"(indices, values, dense_shape) tuple, not {type(v).__name__}")
     return zip((k.indices, k.values, k.dense_shape), v)
+
+
+def _allocator_name(device: str) -> str:
+    """The allocator a traced output's AllocationDescription names: ``cpu`` on the host (numpy),
+    ``GPU_<n>`` on a GPU (CuPy's memory pool, or numpy for a virtual GPU)."""
+    i = device.rfind("GPU:")
+    return "cpu" if i < 0 else "GPU_" + device[i + 4:]
 
 
 def _cache_key(fetches):

@@ -1,0 +1,200 @@
+"""Traced runs: ``Session.run(..., options=RunOptions(trace_level=FULL_TRACE), run_metadata=m)``
+fills ``m.step_stats`` with one NodeExecStats per kernel call, grouped by device, as TF does:
+the node, its start (wall clock, µs and ns), its duration, TF's timeline label
+(``name = Type(inputs)``) and each output's dtype, shape and bytes. TF's own
+``tensorflow.python.client.timeline.Timeline`` reads it, and ``gmeta.timeline`` turns it into a
+Chrome trace without TensorFlow.
+
+A traced run uses its own plan, compiled while ``RECORDER`` holds the plan's
+:class:`Recorder`: every kernel closure is wrapped (:func:`traced`) where it is bound, in lean,
+cond and loop plans alike, so a node inside a while loop is recorded at each iteration. On a real
+GPU each traced kernel waits for its stream, so its time is the device's, not the launch's.
+Cross-device copies and variable reads are not kernels and are not recorded; plans stay
+untraced and pay nothing when no run asks for a trace.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+
+from gmeta.proto import step_stats_pb2
+
+RECORDER: contextvars.ContextVar = contextvars.ContextVar("gmeta_trace_recorder", default=None)
+
+CPU = "/job:localhost/replica:0/task:0/device:CPU:0"  # the host, without a placement
+
+
+class Recorder:
+    """The records of one traced plan; one run at a time (``lock``) fills ``records``."""
+
+    __slots__ = ("lock", "records")
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.records = None  # a list during a run: (op, device, start ns, ns, outputs)
+
+
+def _outputs(r) -> tuple:
+    """``(shape, bytes, address)`` of each array a kernel returned (none for others)."""
+    values = r if isinstance(r, (tuple, list)) else (r,)
+    out = []
+    for v in values:
+        shape = getattr(v, "shape", None)
+        if shape is None:
+            out.append(None)
+            continue
+        data = getattr(v, "data", None)
+        ptr = getattr(data, "ptr", None)  # CuPy
+        if ptr is None:
+            iface = getattr(v, "__array_interface__", None)
+            ptr = iface["data"][0] if iface else 0
+        out.append((tuple(shape), int(getattr(v, "nbytes", 0)), int(ptr)))
+    return tuple(out)
+
+
+def traced(fn, op, device, xp):
+    """``fn`` (the kernel of ``op`` on ``device``, a LocalDevice or None for the host) recording
+    each call into the recorder being compiled for; ``fn`` itself outside a traced compile."""
+    rec = RECORDER.get()
+    if rec is None:
+        return fn
+    name = device.name if device is not None else CPU
+    sync = None
+    if getattr(xp, "__name__", "") == "cupy":
+        def sync():
+            xp.cuda.get_current_stream().synchronize()
+
+    def run(*args):
+        start = time.time_ns()
+        t0 = time.perf_counter_ns()
+        r = fn(*args)
+        if sync is not None:
+            sync()
+        took = time.perf_counter_ns() - t0
+        records = rec.records
+        if records is not None:
+            records.append((op, name, start, took, _outputs(r)))
+        return r
+
+    run._traced = (op, device, xp)
+    return run
+
+
+def traced_like(old, new):
+    """``new`` (a kernel replacing ``old`` in a plan step) recorded as ``old`` was, if it was."""
+    args = getattr(old, "_traced", None)
+    return new if args is None else traced(new, *args)
+
+
+def _label(op) -> str:
+    """TF's timeline label: ``name = Type(inputs)``, the inputs as the NodeDef lists them."""
+    inputs = [t._as_node_def_input() for t in op._inputs] + \
+        ["^" + c.name for c in op._control_inputs]
+    return f"{op.name} = {op.type}({', '.join(inputs)})"
+
+
+def step_stats(records, allocator_of) -> step_stats_pb2.StepStats:
+    """A StepStats of ``records``, devices in first-seen order; ``allocator_of(device name)``
+    names the allocator in each output's AllocationDescription."""
+    stats = step_stats_pb2.StepStats()
+    devices: dict = {}
+    thread = threading.get_ident() & 0x7FFFFFFF
+    for op, device, start, took, outs in records:
+        ds = devices.get(device)
+        if ds is None:
+            ds = devices[device] = stats.dev_stats.add()
+            ds.device = device
+        ns = ds.node_stats.add()
+        ns.node_name = op.name
+        ns.all_start_micros = start // 1000
+        ns.all_start_nanos = start
+        ns.op_start_rel_micros = ns.op_start_rel_nanos = 0
+        ns.op_end_rel_micros = ns.all_end_rel_micros = took // 1000
+        ns.op_end_rel_nanos = ns.all_end_rel_nanos = took
+        ns.scheduled_micros = start // 1000
+        ns.scheduled_nanos = start
+        ns.thread_id = thread
+        ns.timeline_label = _label(op)
+        for slot, (o, t) in enumerate(zip(outs, op._outputs)):
+            if o is None:
+                continue
+            shape, nbytes, ptr = o
+            out = ns.output.add()
+            out.slot = slot
+            td = out.tensor_description
+            td.dtype = t.dtype.base_dtype.as_datatype_enum
+            for d in shape:
+                td.shape.dim.add().size = int(d)
+            ad = td.allocation_description
+            ad.requested_bytes = ad.allocated_bytes = nbytes
+            ad.allocator_name = allocator_of(device)
+            ad.ptr = ptr
+    return stats
+
+
+def partition_graphs(ops, device_of) -> list:
+    """``[(device, GraphDef)]``: each device's share of ``ops`` (a plan's nodes in run order),
+    the nodes with the device they run on, made whole as TF's partitions are: an input made on
+    another device, or fed by the client, arrives through a ``_Recv`` node, and the producing
+    partition gets the matching ``_Send`` (named ``<producer>/_recv_<output>`` and
+    ``<producer>/_send_<output>_to_<device>``, tensor_name ``edge_<producer>_<output>``); a control
+    input from another device is dropped. TF imports each GraphDef on its own."""
+    from gmeta.framework._graph import GRAPH_DEF_VERSION, GRAPH_DEF_VERSION_MIN_CONSUMER
+    from gmeta.proto import GraphDef
+
+    where = {op: device_of(op) for op in ops}
+    graphs: dict = {}
+    recvs: dict = {}  # (tensor, device) -> the _Recv node's name
+    sends: set = set()  # (tensor, device it goes to)
+
+    def graph(device):
+        gd = graphs.get(device)
+        if gd is None:
+            gd = graphs[device] = GraphDef()
+            gd.versions.producer = GRAPH_DEF_VERSION
+            gd.versions.min_consumer = GRAPH_DEF_VERSION_MIN_CONSUMER
+        return gd
+
+    def transfer(node, t, device, src, fed):
+        name = recvs.get((t, device))
+        tensor_name = f"edge_{t.op.name}_{t.value_index}"
+        if name is None:
+            name = recvs[(t, device)] = f"{t.op.name}/_recv_{t.value_index}"
+            _send_recv(graph(device).node.add(), "_Recv", name, None, t, tensor_name, src,
+                       device, fed)
+        if not fed and (t, device) not in sends:
+            sends.add((t, device))
+            _send_recv(graph(src).node.add(), "_Send", f"{t.op.name}/_send_{t.value_index}_to_"
+                       + device.rsplit("/", 1)[-1].replace(":", "_"), t._as_node_def_input(),
+                       t, tensor_name, src, device, False)
+        return name
+
+    for op in ops:
+        device = where[op]
+        nd = graph(device).node.add()
+        nd.CopyFrom(op.node_def)
+        nd.device = device
+        del nd.input[:]
+        for t in op._inputs:
+            src = where.get(t.op)
+            if src == device:
+                nd.input.append(t._as_node_def_input())
+            else:
+                nd.input.append(transfer(nd, t, device, src or CPU, src is None))
+        nd.input.extend("^" + c.name for c in op._control_inputs if where.get(c) == device)
+    return list(graphs.items())
+
+
+def _send_recv(nd, op_type, name, input_name, t, tensor_name, src, dst, fed) -> None:
+    nd.name, nd.op, nd.device = name, op_type, src if op_type == "_Send" else dst
+    if input_name is not None:
+        nd.input.append(input_name)
+    dtype = t.dtype.base_dtype.as_datatype_enum
+    nd.attr["T" if op_type == "_Send" else "tensor_type"].type = dtype
+    nd.attr["tensor_name"].s = tensor_name.encode()
+    nd.attr["send_device"].s = src.encode()
+    nd.attr["send_device_incarnation"].i = 1
+    nd.attr["recv_device"].s = dst.encode()
+    nd.attr["client_terminated"].b = fed
