@@ -22,6 +22,10 @@ def add_parsers(sub, common) -> None:
                    help="a tensor (op:0), an op (its first output) or collection:KEY; repeat")
     p.add_argument("--out", metavar="FILE", help="save the values: .npz (all), .npy (one)")
     p.add_argument("--full", action="store_true", help="print (or put in JSON) every value")
+    p.add_argument("--trace", metavar="FILE",
+                   help="time every kernel of one more run (RunOptions FULL_TRACE): a Chrome "
+                        "trace (.json) or TF's RunMetadata (.pb), and the op types that took "
+                        "the most time")
     common(p, devices=True, imports=True)
     p.set_defaults(func=cmd_run)
 
@@ -97,10 +101,39 @@ def _save(path, names, values) -> None:
         raise CliError(f"--out {path}: expected a .npy or .npz file", 2)
 
 
+def _trace(sess, fetches, feeds, out: str) -> list:
+    """One traced run of ``fetches`` written to ``out`` (a Chrome trace, or the RunMetadata);
+    rows (op type, device, calls, total µs) of its kernels, the costliest first."""
+    import gmeta as gm
+
+    md = gm.RunMetadata()
+    sess.run(fetches, feeds, run_metadata=md,
+             options=gm.RunOptions(trace_level=gm.RunOptions.FULL_TRACE,
+                                   output_partition_graphs=True))
+    try:
+        with open(out, "wb") as f:
+            f.write(md.SerializeToString() if out.endswith(".pb") else
+                    gm.timeline.Timeline(md.step_stats).generate_chrome_trace_format().encode())
+    except OSError as e:
+        raise CliError(f"--trace {out}: cannot write: {e.strerror or e}", 2) from e
+    totals: dict = {}
+    for ds in md.step_stats.dev_stats:
+        for ns in ds.node_stats:
+            op = ns.timeline_label.split(" = ", 1)[-1].split("(", 1)[0]
+            key = (op, ds.device.rsplit("/", 1)[-1])
+            calls, ns_total = totals.get(key, (0, 0))
+            totals[key] = (calls + 1, ns_total + ns.op_end_rel_nanos)
+    return sorted(([op, dev, calls, t / 1e3] for (op, dev), (calls, t) in totals.items()),
+                  key=lambda r: -r[3])
+
+
 def cmd_run(args) -> int:
     path = args.file
     if args.out and not args.out.endswith((".npy", ".npz")):
         raise CliError(f"--out {args.out}: expected a .npy or .npz file", 2)
+    if args.trace and not args.trace.endswith((".json", ".pb")):
+        raise CliError(f"--trace {args.trace}: expected a .json (Chrome trace) or .pb "
+                       "(RunMetadata) file", 2)
     g, saver, _ = cli.import_graph(path, args)
     feeds = cli.parse_feeds(g, args.feed, path)
     fetches = [el for name in args.fetch for el in cli.graph_elements(g, name, path, "fetch")]
@@ -114,9 +147,14 @@ def cmd_run(args) -> int:
         raise CliError(f"{path}: running {', '.join(names)}: {one_line(e)}{hint}") from e
     if args.out:
         _save(args.out, names, values)
+    ops = _trace(sess, fetches, feeds, args.trace) if args.trace else None
     data = {"file": path, "checkpoint": prefix,
             "fetches": [_describe(n, v, args.full) for n, v in zip(names, values)],
             "out": args.out}
+    if ops is not None:
+        data["trace"] = {"file": args.trace, "ops": [
+            {"op": op, "device": dev, "calls": calls, "total_us": round(us, 1)}
+            for op, dev, calls, us in ops]}
     if args.json:
         print_json(data)
         return 0
@@ -139,6 +177,13 @@ def cmd_run(args) -> int:
                     print(f"\n{n} =\n{np.asarray(v)}")
     if args.out:
         print(f"saved {args.out}")
+    if ops is not None:
+        total = sum(r[3] for r in ops) or 1.0
+        print(f"\ntraced run: {sum(r[2] for r in ops)} kernel calls, {total:.0f} µs in kernels; "
+              f"wrote {args.trace}")
+        table([[op, dev, str(calls), f"{us:.1f}", f"{100 * us / total:.0f}%"]
+               for op, dev, calls, us in ops[:10]],
+              ["op", "device", "calls", "µs", "share"])
     return 0
 
 

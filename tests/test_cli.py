@@ -475,6 +475,36 @@ def test_graph_picture_collapses_big_graphs_to_scopes():
     assert picture.to_png(by_family)[:4] == b"\x89PNG"
 
 
+def test_run_trace_writes_a_chrome_trace_or_run_metadata_and_ranks_op_types(
+        capsys, tmp_path, device_settings):
+    meta = os.path.join(META, "seed_guide", "my-save-dir", "my-model-10000.meta")
+    trace = tmp_path / "trace.json"
+    code, out, _ = _main(capsys, "run", meta, "--fetch", "collection:logits", "--trace", trace)
+    assert code == 0
+    assert re.search(r"traced run: 8 kernel calls, \d+ µs in kernels; wrote .*trace.json", out)
+    rows = re.findall(r"^(MatMul|AddV2|Relu)\s+device:CPU:0\s+(\d)\s", out, re.M)
+    assert sorted(rows) == [("AddV2", "3"), ("MatMul", "3"), ("Relu", "2")]
+    events = json.loads(trace.read_text())["traceEvents"]
+    assert sorted(e["args"]["name"] for e in events if e["ph"] == "X") == sorted(
+        ["hidden1/MatMul", "hidden1/add", "hidden1/Relu", "hidden2/MatMul", "hidden2/add",
+         "hidden2/Relu", "softmax_linear/MatMul", "softmax_linear/add"])
+    pb = tmp_path / "md.pb"
+    code, out, _ = _main(capsys, "run", meta, "--fetch", "collection:logits", "--trace", pb,
+                         "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert {(r["op"], r["calls"]) for r in data["trace"]["ops"]} == {
+        ("MatMul", 3), ("AddV2", 3), ("Relu", 2)}
+    import gmeta as gm
+
+    md = gm.RunMetadata.FromString(pb.read_bytes())
+    assert sum(len(ds.node_stats) for ds in md.step_stats.dev_stats) == 8
+    assert len(md.partition_graphs) == 1
+    code, _, err = _main(capsys, "run", meta, "--fetch", "collection:logits", "--trace",
+                         tmp_path / "t.txt")
+    assert code == 2 and "--trace" in err and ".json" in err
+
+
 # -- errors ----------------------------------------------------------------------------------------
 def test_errors_are_one_line_with_exit_codes(runs, capsys):
     line = _failed(runs["err_truncated"], 1)
