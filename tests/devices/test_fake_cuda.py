@@ -173,6 +173,37 @@ def test_host_synchronisations_per_training_step():
     assert uploads == 3
 
 
+def test_a_traced_step_waits_for_each_gpu_kernel_and_an_untraced_one_for_none():
+    """FULL_TRACE on a GPU times each kernel to its completion: one stream synchronisation per
+    recorded GPU kernel call (the device's time, not the launch's), all recorded on the GPU;
+    the untraced plan of the same step still makes none."""
+    with fake_cuda(1) as fake:
+        g, x, y, loss, train, init, vs = _mlp(OPTIMIZERS["sgd"])
+        (bx, by), = _batches(1)
+        with gm.Session(graph=g, device_arrays=True) as sess:
+            sess.run(init)
+            sess.run([loss, train], {x: bx, y: by})
+            fake.reset_counters()
+            md = gm.RunMetadata()
+            sess.run([loss, train], {x: bx, y: by}, run_metadata=md,
+                     options=gm.RunOptions(trace_level=gm.RunOptions.FULL_TRACE))
+            traced_syncs = dict(fake.syncs)
+            fake.reset_counters()
+            sess.run([loss, train], {x: bx, y: by})
+            assert fake.total_syncs == 0
+    gpu = [ds for ds in md.step_stats.dev_stats if ds.device.endswith("GPU:0")]
+    assert len(gpu) == 1
+    calls = len(gpu[0].node_stats)
+    names = {ns.node_name for ns in gpu[0].node_stats}
+    assert {"MatMul", "MatMul_1", "Relu", "gradients/MatMul_grad/MatMul_1",
+            "gradients/Relu_grad/ReluGrad", "GradientDescent/update_w1/ApplyGradientDescent",
+            "SparseSoftmaxCrossEntropyWithLogits/SparseSoftmaxCrossEntropyWithLogits"} <= names
+    assert traced_syncs == {"stream.synchronize": calls}
+    alloc = {o.tensor_description.allocation_description.allocator_name
+             for ns in gpu[0].node_stats for o in ns.output}
+    assert alloc == {"GPU_0"}
+
+
 def test_cuda_graph_capture_of_a_training_step_is_not_refused():
     """Session(cuda_graphs=True) through gmeta's CupyBackend on the fake: the capture of the
     step is accepted (no host synchronisation inside it, every CuPy call gmeta makes exists).
