@@ -19,6 +19,8 @@ import contextvars
 import threading
 import time
 
+import numpy as np
+
 from gmeta.proto import step_stats_pb2
 
 RECORDER: contextvars.ContextVar = contextvars.ContextVar("gmeta_trace_recorder", default=None)
@@ -36,22 +38,24 @@ class Recorder:
         self.records = None  # a list during a run: (op, device, start ns, ns, outputs)
 
 
+def _output(v):
+    """``(shape, bytes, device address)`` of an array a kernel returned, None for other values;
+    the address only for CuPy arrays (it costs a microsecond on numpy)."""
+    if v.__class__ is np.ndarray:
+        return v.shape, v.nbytes, 0
+    shape = getattr(v, "shape", None)
+    if shape is None:
+        return None
+    ptr = getattr(getattr(v, "data", None), "ptr", 0)  # CuPy's MemoryPointer
+    return tuple(shape), int(getattr(v, "nbytes", 0)), ptr if isinstance(ptr, int) else 0
+
+
 def _outputs(r) -> tuple:
-    """``(shape, bytes, address)`` of each array a kernel returned (none for others)."""
-    values = r if isinstance(r, (tuple, list)) else (r,)
-    out = []
-    for v in values:
-        shape = getattr(v, "shape", None)
-        if shape is None:
-            out.append(None)
-            continue
-        data = getattr(v, "data", None)
-        ptr = getattr(data, "ptr", None)  # CuPy
-        if ptr is None:
-            iface = getattr(v, "__array_interface__", None)
-            ptr = iface["data"][0] if iface else 0
-        out.append((tuple(shape), int(getattr(v, "nbytes", 0)), int(ptr)))
-    return tuple(out)
+    if r.__class__ is np.ndarray:
+        return ((r.shape, r.nbytes, 0),)
+    if isinstance(r, (tuple, list)):
+        return tuple(_output(v) for v in r)
+    return (_output(r),)
 
 
 def traced(fn, op, device, xp):
@@ -99,37 +103,43 @@ def step_stats(records, allocator_of) -> step_stats_pb2.StepStats:
     """A StepStats of ``records``, devices in first-seen order; ``allocator_of(device name)``
     names the allocator in each output's AllocationDescription."""
     stats = step_stats_pb2.StepStats()
-    devices: dict = {}
+    devices: dict = {}  # device -> (its DeviceStepStats' node_stats, allocator name)
+    ops: dict = {}  # op -> (label, output dtype enums): once per node, not per call
     thread = threading.get_ident() & 0x7FFFFFFF
     for op, device, start, took, outs in records:
-        ds = devices.get(device)
-        if ds is None:
-            ds = devices[device] = stats.dev_stats.add()
+        dev = devices.get(device)
+        if dev is None:
+            ds = stats.dev_stats.add()
             ds.device = device
-        ns = ds.node_stats.add()
+            dev = devices[device] = (ds.node_stats, allocator_of(device))
+        node_stats, allocator = dev
+        known = ops.get(op)
+        if known is None:
+            known = ops[op] = (_label(op), [t.dtype.base_dtype.as_datatype_enum
+                                            for t in op._outputs])
+        label, enums = known
+        ns = node_stats.add()
         ns.node_name = op.name
-        ns.all_start_micros = start // 1000
-        ns.all_start_nanos = start
-        ns.op_start_rel_micros = ns.op_start_rel_nanos = 0
+        ns.all_start_micros = ns.scheduled_micros = start // 1000
+        ns.all_start_nanos = ns.scheduled_nanos = start
         ns.op_end_rel_micros = ns.all_end_rel_micros = took // 1000
         ns.op_end_rel_nanos = ns.all_end_rel_nanos = took
-        ns.scheduled_micros = start // 1000
-        ns.scheduled_nanos = start
         ns.thread_id = thread
-        ns.timeline_label = _label(op)
-        for slot, (o, t) in enumerate(zip(outs, op._outputs)):
+        ns.timeline_label = label
+        for slot, (o, dtype) in enumerate(zip(outs, enums)):
             if o is None:
                 continue
             shape, nbytes, ptr = o
             out = ns.output.add()
             out.slot = slot
             td = out.tensor_description
-            td.dtype = t.dtype.base_dtype.as_datatype_enum
+            td.dtype = dtype
+            dims = td.shape.dim
             for d in shape:
-                td.shape.dim.add().size = int(d)
+                dims.add().size = d
             ad = td.allocation_description
             ad.requested_bytes = ad.allocated_bytes = nbytes
-            ad.allocator_name = allocator_of(device)
+            ad.allocator_name = allocator
             ad.ptr = ptr
     return stats
 
