@@ -89,7 +89,11 @@ def traced(fn, op, device, xp):
 def traced_like(old, new):
     """``new`` (a kernel replacing ``old`` in a plan step) recorded as ``old`` was, if it was."""
     args = getattr(old, "_traced", None)
-    return new if args is None else traced(new, *args)
+    if args is None:
+        return new
+    run = traced(new, *args)
+    run._inplace = getattr(new, "_inplace", None)  # for inspection, as on the untraced step
+    return run
 
 
 def _label(op) -> str:

@@ -95,17 +95,24 @@ def test_untraced_runs_are_untouched_and_the_traced_plan_is_kept_apart():
             assert sum(1 for k in sess._plans if isinstance(k, tuple) and k[0] == "trace") == 1
 
 
-def test_in_place_kernels_are_recorded_too():
+def _trace_mlp():
+    """One FULL_TRACE run of ``_mlp``'s ``y``: its RunMetadata and the session's plans."""
     with tf.Graph().as_default():
         x, h, y = _mlp()  # add and Relu write into the MatMul's dying buffer
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
             md = tf.RunMetadata()
             sess.run(y, {x: _feed()}, options=tf.RunOptions(trace_level=FULL), run_metadata=md)
-            (plan, _, _), _ = next(v for k, v in sess._plans.items()
-                                   if isinstance(k, tuple) and k[0] == "trace")
-    assert any(getattr(fn, "_inplace", None) is None and hasattr(fn, "_traced")
-               for fn, *_ in plan.steps)
+            return md, dict(sess._plans)
+
+
+def test_in_place_kernels_are_recorded_too():
+    md, plans = _trace_mlp()
+    (plan, _, _), _ = next(v for k, v in plans.items() if isinstance(k, tuple) and
+                           k[0] == "trace")
+    in_place = {op.name for fn, _, _, op in plan.steps
+                if getattr(fn, "_inplace", None) and hasattr(fn, "_traced")}
+    assert in_place == {"add", "h"}
     assert _nodes(md)["h"] == 1 and _nodes(md)["add"] == 1
 
 
@@ -196,12 +203,7 @@ def test_partition_graphs_give_each_device_its_nodes(monkeypatch):
 
 
 def test_the_chrome_trace_has_an_event_per_call_and_dataflow_between_them():
-    with tf.Graph().as_default():
-        x, h, y = _mlp()
-        with tf.Session() as sess:
-            sess.run(tf.global_variables_initializer())
-            md = tf.RunMetadata()
-            sess.run(y, {x: _feed()}, options=tf.RunOptions(trace_level=FULL), run_metadata=md)
+    md, _ = _trace_mlp()
     trace = json.loads(tf.timeline.Timeline(md.step_stats).generate_chrome_trace_format(
         show_memory=True))
     events = trace["traceEvents"]
