@@ -144,19 +144,32 @@ def _wrap_error(e: Exception, op, args) -> errors.OpError:
 
 
 def _fp_state():
-    """``(context variable, value)``: numpy 2's floating-point error state and the value that
-    ``np.errstate(all="ignore")`` sets it to, to set without building an errstate per run (a
-    third of a tiny step); ``(None, None)`` where numpy keeps that state otherwise (1.x)."""
+    """numpy 2's floating-point error state (a context variable), to set without building an
+    ``np.errstate`` per run (a third of a tiny step); None where numpy keeps that state
+    otherwise (1.x)."""
     try:
         from numpy._core._ufunc_config import _extobj_contextvar as var
     except ImportError:
-        return None, None
-    with np.errstate(all="ignore"):
-        ignore = var.get()
-    return var, ignore
+        return None
+    return var
 
 
-_FP_STATE, _FP_IGNORE = _fp_state()
+_FP_STATE = _fp_state()
+_fp_ignoring = (None, None)  # (a caller's state, that state with every error ignored)
+
+
+def _ignore_fp_errors():
+    """Sets the caller's floating-point state with every error ignored, as entering
+    ``np.errstate(all="ignore")`` does (its buffer size and error callback kept); the token
+    to reset it with."""
+    global _fp_ignoring
+    current = _FP_STATE.get()
+    seen, ignoring = _fp_ignoring
+    if seen is not current:
+        with np.errstate(all="ignore"):
+            ignoring = _FP_STATE.get()
+        _fp_ignoring = (current, ignoring)
+    return _FP_STATE.set(ignoring)
 
 
 class Plan:
@@ -173,7 +186,7 @@ class Plan:
             with np.errstate(all="ignore"):
                 run_steps(self.steps, vals)
         else:
-            token = _FP_STATE.set(_FP_IGNORE)
+            token = _ignore_fp_errors()
             try:
                 run_steps(self.steps, vals)
             finally:

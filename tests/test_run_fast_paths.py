@@ -179,13 +179,18 @@ def test_a_failing_run_also_restores_the_floating_point_state():
 def test_the_state_shortcut_sets_what_errstate_ignore_sets(monkeypatch):
     if executor._FP_STATE is None:  # numpy 1.x: the plan enters np.errstate itself
         pytest.skip("numpy 1.x keeps the floating-point state without a context variable")
-    with np.errstate(all="ignore"):
-        want = np.geterr()
-    token = executor._FP_STATE.set(executor._FP_IGNORE)
-    try:
-        assert np.geterr() == want
-    finally:
-        executor._FP_STATE.reset(token)
+    for bufsize in (8192, 16384, 8192):  # the caller's other settings are kept, as errstate does
+        old = np.setbufsize(bufsize)
+        try:
+            with np.errstate(all="ignore"):
+                want = (np.geterr(), np.getbufsize())
+            token = executor._ignore_fp_errors()
+            try:
+                assert (np.geterr(), np.getbufsize()) == want
+            finally:
+                executor._FP_STATE.reset(token)
+        finally:
+            np.setbufsize(old)
     # and the errstate fallback (numpy 1.x) runs the same plans
     monkeypatch.setattr(executor, "_FP_STATE", None)
     with tf.Graph().as_default():
