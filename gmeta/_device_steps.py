@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 
-from gmeta import dtypes
+from gmeta import _trace, dtypes
 
 
 class TransferStats:
@@ -42,8 +42,9 @@ def copy_destination(t, is_ref, src, dev, cpu=None, metadata_only=False, host_ar
     return dev if src.name != dev.name else None
 
 
-def copier(src, dst, stats):
-    """A plan step moving a value from device ``src`` to ``dst`` (LocalDevice)."""
+def copier(src, dst, stats, tensor=None):
+    """A plan step moving a value (of ``tensor``) from device ``src`` to ``dst`` (LocalDevice);
+    in a traced plan it is recorded as a MEMCPY (gmeta/_trace.py)."""
     if dst.real_gpu:
         import cupy
 
@@ -77,7 +78,7 @@ def copier(src, dst, stats):
 
     run._passthrough = True
     run._copy = (src, dst)  # the CUDA-graph capture (gmeta/_cuda_graph.py) reads it
-    return run
+    return _trace.traced_copy(run, tensor, src, dst)
 
 
 def on_device(fn, device):

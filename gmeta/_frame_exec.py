@@ -287,7 +287,7 @@ def _compile(key, frame_ops, enters, exits, ctrl_inputs, order, phase, merge_pai
             c = copies[ph].get(ck)
         if c is None:
             c = copies[ph][ck] = new_slot()
-            steps[ph].append((_device_steps.copier(src, dev, stats), (s,), c, op))
+            steps[ph].append((_device_steps.copier(src, dev, stats, t), (s,), c, op))
             stats.edges.append((t.name, op.name, src.label(), dev.label()))
             where[c] = dev
         return c
@@ -421,7 +421,7 @@ def _conversion(t, s, dev, where, stats, consumer, executor):
     if _device_steps.copy_destination(t, t._dtype.is_ref_dtype, src, dev) is None:
         return None
     stats.edges.append((t.name, consumer.name, src.label(), dev.label()))
-    return _device_steps.copier(src, dev, stats)
+    return _device_steps.copier(src, dev, stats, t)
 
 
 def _runner(name, template, enter_slots, merge_init, merge_next, pre, body, exit_steps, pred,

@@ -203,7 +203,7 @@ def compile_loop_plan(needed, fetches, targets, feeds, state, device_type, xp, p
                 dst = _device_steps.copy_destination(x, is_ref[k], src, dev, cpu, metadata_only,
                                                  k in host_args)
                 if dst is not None:
-                    convert.append((k, _device_steps.copier(src, dst, stats)))
+                    convert.append((k, _device_steps.copier(src, dst, stats, x)))
                     stats.edges.append((x.name, n.op.name, src.label(), dst.label()))
         n.fixed, n.deref, n.convert = tuple(fixed), tuple(deref), tuple(convert)
         nodes.append(n)

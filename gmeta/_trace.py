@@ -9,7 +9,8 @@ A traced run uses its own plan, compiled while ``RECORDER`` holds the plan's
 :class:`Recorder`: every kernel closure is wrapped (:func:`traced`) where it is bound, in lean,
 cond and loop plans alike, so a node inside a while loop is recorded at each iteration. On a real
 GPU each traced kernel waits for its stream, so its time is the device's, not the launch's.
-Cross-device copies and variable reads are not kernels and are not recorded; plans stay
+Cross-device copies are recorded as TF shows them, ``MEMCPYHtoD`` / ``DtoH`` / ``DtoD`` on the
+GPU's ``<device>/memcpy`` stream (:func:`traced_copy`); variable reads are not. Plans stay
 untraced and pay nothing when no run asks for a trace.
 """
 
@@ -86,6 +87,56 @@ def traced(fn, op, device, xp):
     return run
 
 
+class _Copy:
+    """A cross-device copy as a node of the trace: TF's ``MEMCPYHtoD`` / ``DtoH`` / ``DtoD``
+    of ``tensor``, recorded on the GPU side's ``<device>/memcpy`` stream (as TF's timeline shows
+    copies), its output in the destination's allocator."""
+
+    __slots__ = ("name", "type", "_inputs", "_outputs", "_control_inputs", "allocator")
+
+    def __init__(self, tensor, src, dst):
+        kind = ("D" if src.is_gpu else "H") + "to" + ("D" if dst.is_gpu else "H")
+        self.type = "MEMCPY" + kind
+        # "name:op", the node names of TF's GPU-stream devices, which its timeline splits
+        self.name = f"{tensor.op.name}/_copy_{tensor.value_index}_to_" + \
+            dst.name.rsplit("/", 1)[-1].replace(":", "_") + ":" + self.type
+        self._inputs = self._outputs = (tensor,)
+        self._control_inputs = ()
+        self.allocator = "GPU_" + str(dst.index) if dst.is_gpu else "cpu"
+
+
+def traced_copy(fn, tensor, src, dst):
+    """``fn`` (a copy step of ``tensor`` from ``src`` to ``dst``) recorded as a MEMCPY when a
+    traced plan is being compiled; ``fn`` itself otherwise (or without the tensor)."""
+    rec = RECORDER.get()
+    if rec is None or tensor is None:
+        return fn
+    node = _Copy(tensor, src, dst)
+    device = (dst if dst.is_gpu else src).name + "/memcpy"
+
+    def run(x):
+        start = time.time_ns()
+        t0 = time.perf_counter_ns()
+        r = fn(x)
+        if sync is not None:
+            sync()
+        took = time.perf_counter_ns() - t0
+        records = rec.records
+        if records is not None and r is not None:
+            records.append((node, device, start, took, _outputs(r)))
+        return r
+
+    sync = None
+    if dst.real_gpu or src.real_gpu:
+        import cupy
+
+        def sync():
+            cupy.cuda.get_current_stream().synchronize()
+
+    run._passthrough, run._copy = fn._passthrough, fn._copy
+    return run
+
+
 def traced_like(old, new):
     """``new`` (a kernel replacing ``old`` in a plan step) recorded as ``old`` was, if it was."""
     args = getattr(old, "_traced", None)
@@ -117,6 +168,8 @@ def step_stats(records, allocator_of) -> step_stats_pb2.StepStats:
             ds.device = device
             dev = devices[device] = (ds.node_stats, allocator_of(device))
         node_stats, allocator = dev
+        if op.__class__ is _Copy:
+            allocator = op.allocator
         known = ops.get(op)
         if known is None:
             known = ops[op] = (_label(op), [t.dtype.base_dtype.as_datatype_enum

@@ -379,7 +379,7 @@ def compile_plan(graph, fetches, targets, feeds, state, device_type="CPU", xp=np
                 template[c] = copier(src, dev, TransferStats())(template[s])
                 aliasing.add(c)
             else:
-                steps.append((copier(src, dev, stats), (s,), c, op))
+                steps.append((copier(src, dev, stats, t), (s,), c, op))
                 stats.edges.append((t.name, op.name, src.label(), dev.label()))
         return c
 

@@ -196,10 +196,20 @@ def test_partition_graphs_give_each_device_its_nodes(monkeypatch):
         assert len({n.device for n in gd.node}) == 1 and gd.versions.producer > 0
     by_device = {ds.device: {ns.node_name for ns in ds.node_stats}
                  for ds in md2.step_stats.dev_stats}
-    assert by_device[gpu] == {"on_gpu"} and by_device[CPU] == {"on_cpu"}
-    alloc = {ds.device: ds.node_stats[0].output[0].tensor_description.allocation_description
-             .allocator_name for ds in md2.step_stats.dev_stats}
-    assert alloc == {gpu: "GPU_0", CPU: "cpu"}
+    # the copies, on the GPU's memcpy stream as in TF's timelines (named "name:op" there): x
+    # in, on_gpu's value out
+    x_in, out = "x/_copy_0_to_device_GPU_0:MEMCPYHtoD", "on_gpu/_copy_0_to_device_CPU_0:MEMCPYDtoH"
+    assert by_device == {gpu: {"on_gpu"}, CPU: {"on_cpu"}, gpu + "/memcpy": {x_in, out}}
+    labels = {ns.node_name: ns.timeline_label for ds in md2.step_stats.dev_stats
+              for ns in ds.node_stats}
+    assert labels[x_in] == x_in + " = MEMCPYHtoD(x)"
+    assert labels[out] == out + " = MEMCPYDtoH(on_gpu)"
+    alloc = {ns.node_name: ns.output[0].tensor_description.allocation_description
+             .allocator_name for ds in md2.step_stats.dev_stats for ns in ds.node_stats}
+    assert alloc == {"on_gpu": "GPU_0", "on_cpu": "cpu", x_in: "GPU_0", out: "cpu"}
+    copied = {ns.node_name: ns.output[0].tensor_description.allocation_description
+              .requested_bytes for ds in md2.step_stats.dev_stats for ns in ds.node_stats}
+    assert copied[x_in] == copied[out] == 16  # 2x2 float32
 
 
 def test_the_chrome_trace_has_an_event_per_call_and_dataflow_between_them():

@@ -174,9 +174,9 @@ def test_host_synchronisations_per_training_step():
 
 
 def test_a_traced_step_waits_for_each_gpu_kernel_and_an_untraced_one_for_none():
-    """FULL_TRACE on a GPU times each kernel to its completion: one stream synchronisation per
-    recorded GPU kernel call (the device's time, not the launch's), all recorded on the GPU;
-    the untraced plan of the same step still makes none."""
+    """FULL_TRACE on a GPU times each kernel and copy to its completion: one stream
+    synchronisation per recorded GPU kernel call or host-to-device copy (the device's time, not
+    the launch's); the untraced plan of the same step still makes none."""
     with fake_cuda(1) as fake:
         g, x, y, loss, train, init, vs = _mlp(OPTIMIZERS["sgd"])
         (bx, by), = _batches(1)
@@ -192,8 +192,11 @@ def test_a_traced_step_waits_for_each_gpu_kernel_and_an_untraced_one_for_none():
             sess.run([loss, train], {x: bx, y: by})
             assert fake.total_syncs == 0
     gpu = [ds for ds in md.step_stats.dev_stats if ds.device.endswith("GPU:0")]
-    assert len(gpu) == 1
-    calls = len(gpu[0].node_stats)
+    memcpy = [ds for ds in md.step_stats.dev_stats if ds.device.endswith("GPU:0/memcpy")]
+    assert len(gpu) == len(memcpy) == 1
+    copies = {ns.timeline_label.split(" = ")[1].split("(")[0] for ns in memcpy[0].node_stats}
+    assert copies == {"MEMCPYHtoD"}  # the feeds (and the host's batch size) going in
+    calls = len(gpu[0].node_stats) + len(memcpy[0].node_stats)
     names = {ns.node_name for ns in gpu[0].node_stats}
     assert {"MatMul", "MatMul_1", "Relu", "gradients/MatMul_grad/MatMul_1",
             "gradients/Relu_grad/ReluGrad", "GradientDescent/update_w1/ApplyGradientDescent",
