@@ -16,17 +16,30 @@ untraced and pay nothing when no run asks for a trace.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import threading
 import time
 
 import numpy as np
 
+from gmeta.kernels import is_cupy
 from gmeta.proto import step_stats_pb2
 
 RECORDER: contextvars.ContextVar = contextvars.ContextVar("gmeta_trace_recorder", default=None)
 
 CPU = "/job:localhost/replica:0/task:0/device:CPU:0"  # the host, without a placement
+
+
+@contextlib.contextmanager
+def compiling_for(recorder):
+    """Plans compiled inside record their kernel calls and copies into ``recorder`` (None: they
+    do not)."""
+    token = RECORDER.set(recorder)
+    try:
+        yield
+    finally:
+        RECORDER.reset(token)
 
 
 class Recorder:
@@ -59,17 +72,27 @@ def _outputs(r) -> tuple:
     return (_output(r),)
 
 
-def traced(fn, op, device, xp):
-    """``fn`` (the kernel of ``op`` on ``device``, a LocalDevice or None for the host) recording
-    each call into the recorder being compiled for; ``fn`` itself outside a traced compile."""
-    rec = RECORDER.get()
-    if rec is None:
-        return fn
-    name = device.name if device is not None else CPU
+def allocator_of(device: str) -> str:
+    """The allocator a traced output's AllocationDescription names: ``cpu`` on the host (numpy),
+    ``GPU_<n>`` on GPU n (CuPy's memory pool, or numpy for a virtual GPU), memcpy streams
+    included."""
+    i = device.rfind("GPU:")
+    if i < 0:
+        return "cpu"
+    n = device[i + 4:].split("/", 1)[0]
+    return "GPU_" + n
+
+
+def _recording(fn, rec, node, device, real_gpu, skip_none=False):
+    """``fn`` recording each call as ``node`` on ``device`` into ``rec`` while a run fills it;
+    on a real GPU the call waits for its stream first, so the time is the device's. A None
+    result is not recorded when ``skip_none`` (a copy step passing a dead value on)."""
     sync = None
-    if getattr(xp, "__name__", "") == "cupy":
+    if real_gpu:
+        import cupy
+
         def sync():
-            xp.cuda.get_current_stream().synchronize()
+            cupy.cuda.get_current_stream().synchronize()
 
     def run(*args):
         start = time.time_ns()
@@ -79,10 +102,20 @@ def traced(fn, op, device, xp):
             sync()
         took = time.perf_counter_ns() - t0
         records = rec.records
-        if records is not None:
-            records.append((op, name, start, took, _outputs(r)))
+        if records is not None and not (skip_none and r is None):
+            records.append((node, device, start, took, _outputs(r)))
         return r
 
+    return run
+
+
+def traced(fn, op, device, xp):
+    """``fn`` (the kernel of ``op`` on ``device``, a LocalDevice or None for the host) recording
+    each call into the recorder being compiled for; ``fn`` itself outside a traced compile."""
+    rec = RECORDER.get()
+    if rec is None:
+        return fn
+    run = _recording(fn, rec, op, device.name if device is not None else CPU, is_cupy(xp))
     run._traced = (op, device, xp)
     return run
 
@@ -102,7 +135,7 @@ class _Copy:
             dst.name.rsplit("/", 1)[-1].replace(":", "_") + ":" + self.type
         self._inputs = self._outputs = (tensor,)
         self._control_inputs = ()
-        self.allocator = "GPU_" + str(dst.index) if dst.is_gpu else "cpu"
+        self.allocator = allocator_of(dst.name)
 
 
 def traced_copy(fn, tensor, src, dst):
@@ -111,28 +144,9 @@ def traced_copy(fn, tensor, src, dst):
     rec = RECORDER.get()
     if rec is None or tensor is None:
         return fn
-    node = _Copy(tensor, src, dst)
-    device = (dst if dst.is_gpu else src).name + "/memcpy"
-
-    def run(x):
-        start = time.time_ns()
-        t0 = time.perf_counter_ns()
-        r = fn(x)
-        if sync is not None:
-            sync()
-        took = time.perf_counter_ns() - t0
-        records = rec.records
-        if records is not None and r is not None:
-            records.append((node, device, start, took, _outputs(r)))
-        return r
-
-    sync = None
-    if dst.real_gpu or src.real_gpu:
-        import cupy
-
-        def sync():
-            cupy.cuda.get_current_stream().synchronize()
-
+    run = _recording(fn, rec, _Copy(tensor, src, dst),
+                     (dst if dst.is_gpu else src).name + "/memcpy",
+                     dst.real_gpu or src.real_gpu, skip_none=True)
     run._passthrough, run._copy = fn._passthrough, fn._copy
     return run
 
@@ -154,9 +168,8 @@ def _label(op) -> str:
     return f"{op.name} = {op.type}({', '.join(inputs)})"
 
 
-def step_stats(records, allocator_of) -> step_stats_pb2.StepStats:
-    """A StepStats of ``records``, devices in first-seen order; ``allocator_of(device name)``
-    names the allocator in each output's AllocationDescription."""
+def step_stats(records) -> step_stats_pb2.StepStats:
+    """A StepStats of ``records``, devices in first-seen order."""
     stats = step_stats_pb2.StepStats()
     devices: dict = {}  # device -> (its DeviceStepStats' node_stats, allocator name)
     ops: dict = {}  # op -> (label, output dtype enums): once per node, not per call

@@ -218,21 +218,22 @@ class BaseSession:
     def _entry(self, fetches, feed_dict):
         return self._lookup(fetches, feed_dict)[0]
 
-    def _lookup(self, fetches, feed_dict):
-        """``((plan, graph version, fetch handler), feed tensors, feed values)`` for a run of
-        ``fetches``: the cached plan, or one compiled now."""
+    def _lookup(self, fetches, feed_dict, traced=False):
+        """``((plan, graph version, fetch handler, trace recorder or None), feed tensors, feed
+        values)`` for a run of ``fetches``: the cached plan, or one compiled now. A ``traced``
+        run has its own plan (gmeta/_trace.py), cached apart."""
         graph = self._graph
-        if not feed_dict and (fetches.__class__ is ops_lib.Tensor or
-                              fetches.__class__ is ops_lib.Operation):
+        if not feed_dict and not traced and (fetches.__class__ is ops_lib.Tensor or
+                                             fetches.__class__ is ops_lib.Operation):
             key, key_feeds, feed_values = fetches, (), ()  # the common case: no work on feeds
         else:
             key_feeds, feed_values = self._feeds(feed_dict) if feed_dict else ((), ())
             key = _cache_key(fetches)
             if key is not None:
-                key = (key, key_feeds)
+                key = ("trace", key, key_feeds) if traced else (key, key_feeds)
         entry = None if key is None else self._plans.get(key)
         if entry is None or entry[1] != graph._version:
-            entry = self._compile(fetches, key_feeds, graph, key)
+            entry = self._compile(fetches, key_feeds, graph, key, traced)
         return entry, key_feeds, feed_values
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -268,45 +269,27 @@ class BaseSession:
         """
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
-        if run_metadata is not None and options is not None and (
-                options.trace_level or options.output_partition_graphs):
-            return self._run_traced(fetches, feed_dict, options, run_metadata)
-        entry, key_feeds, feed_values = self._lookup(fetches, feed_dict)
-        plan, _, handler = entry
+        traced = run_metadata is not None and options is not None and bool(
+            options.trace_level or options.output_partition_graphs)
+        entry, key_feeds, feed_values = self._lookup(fetches, feed_dict, traced)
+        plan, _, handler, recorder = entry
         values = self._convert_feeds(key_feeds, feed_values) if key_feeds else []
         if plan.transfers.edges:
             plan.transfers.runs += 1
-        if self._oom_retry and self._soft:
+        if traced:
+            out = self._run_traced(plan, recorder, values, options, run_metadata)
+        elif self._oom_retry and self._soft:
             return self._run_retrying_oom(plan, handler, values, fetches, feed_dict)
-        if self.device_arrays:
-            return handler.build([_to_user_keep_device(v) for v in plan.run(values)])
-        return handler.build([_to_user(v) for v in plan.run(values)])
+        else:
+            out = plan.run(values)
+        convert = _to_user_keep_device if self.device_arrays else _to_user
+        return handler.build([convert(v) for v in out])
 
-    def _run_traced(self, fetches, feed_dict, options, run_metadata):
-        """``run`` filling ``run_metadata`` as TF does for ``options``: ``step_stats`` (one
-        NodeExecStats per kernel call, gmeta/_trace.py) when ``trace_level`` is set, and
-        ``partition_graphs`` (each device's nodes, with the device assigned) when
-        ``output_partition_graphs`` is. The traced plan is compiled once per signature, apart
-        from the untraced one, and is never a CUDA graph."""
-        graph = self._graph
-        key_feeds, feed_values = self._feeds(feed_dict) if feed_dict else ((), ())
-        key = _cache_key(fetches)
-        key = None if key is None else ("trace", key, key_feeds)
-        cached = None if key is None else self._plans.get(key)
-        if cached is None or cached[0][1] != graph._version:
-            recorder = _trace.Recorder()
-            token = _trace.RECORDER.set(recorder)
-            try:
-                entry = self._compile(fetches, key_feeds, graph, None, graphed=False)
-            finally:
-                _trace.RECORDER.reset(token)
-            cached = (entry, recorder)
-            if key is not None:
-                self._plans[key] = cached
-        (plan, _, handler), recorder = cached
-        values = self._convert_feeds(key_feeds, feed_values) if key_feeds else []
-        if plan.transfers.edges:
-            plan.transfers.runs += 1
+    def _run_traced(self, plan, recorder, values, options, run_metadata) -> list:
+        """``plan.run`` (a traced plan) filling ``run_metadata`` as TF does for ``options``:
+        ``step_stats`` (one NodeExecStats per kernel call and copy, gmeta/_trace.py) when
+        ``trace_level`` is set, and ``partition_graphs`` (each device's nodes) when
+        ``output_partition_graphs`` is."""
         with recorder.lock:
             recorder.records = [] if options.trace_level else None
             try:
@@ -315,11 +298,10 @@ class BaseSession:
                 records, recorder.records = recorder.records, None
         run_metadata.Clear()
         if records is not None:
-            run_metadata.step_stats.CopyFrom(_trace.step_stats(records, _allocator_name))
+            run_metadata.step_stats.CopyFrom(_trace.step_stats(records))
         if options.output_partition_graphs:
             self._partition_graphs(plan, run_metadata)
-        to_user = _to_user_keep_device if self.device_arrays else _to_user
-        return handler.build([to_user(v) for v in out])
+        return out
 
     def _partition_graphs(self, plan, run_metadata) -> None:
         """Each device's share of ``plan``'s nodes as a GraphDef, with the _Send/_Recv pairs
@@ -347,13 +329,15 @@ class BaseSession:
             out.append(arr)
         return out
 
-    def _compile(self, fetches, feeds, graph, key, graphed=True):
+    def _compile(self, fetches, feeds, graph, key, traced=False):
         handler = _Fetches(graph, fetches)
         tensors = [e for e in handler.elements if isinstance(e, ops_lib.Tensor)]
         targets = [e for e in handler.elements if isinstance(e, ops_lib.Operation)]
         placement = self._place() if self._needs_placement() else None
-        plan = compile_plan(graph, tensors, targets, list(feeds), self._state,
-                            placement=placement)
+        recorder = _trace.Recorder() if traced else None
+        with _trace.compiling_for(recorder):  # a traced plan's kernels record their calls
+            plan = compile_plan(graph, tensors, targets, list(feeds), self._state,
+                                placement=placement)
         if self._log_placement:
             self._log_rows(placement, plan.ops)
         # Re-index the plan's fetches by fetch element; an Operation fetch reads an extra slot
@@ -365,9 +349,9 @@ class BaseSession:
         plan.template.append(None)
         plan.fetch_slots = [slot_by_tensor.get(e, none_slot) for e in handler.elements]
         plan.copy_fetch = [i for i, e in enumerate(handler.elements) if e in copy_tensors]
-        if self._cuda_graphs and graphed:
+        if self._cuda_graphs and not traced:
             plan = self._graphed(plan, placement)
-        entry = (plan, graph._version, handler)
+        entry = (plan, graph._version, handler, recorder)
         if key is not None:
             self._plans[key] = entry
         return entry
@@ -423,7 +407,7 @@ class BaseSession:
                 self._cpu_groups.add(op)
                 self._placement = None
                 self._plans.clear()
-                plan, _, handler = self._lookup(fetches, feed_dict)[0]
+                plan, _, handler, _ = self._lookup(fetches, feed_dict)[0]
 
     def _log_rows(self, placement, ops):
         """``log_device_placement``: each node's placement, the first time a run executes it."""
@@ -484,13 +468,6 @@ def _expand_sparse_feed(k, v):
         raise TypeError(f"The value of a SparseTensor feed must be a SparseTensorValue or an "
                         f"(indices, values, dense_shape) tuple, not {type(v).__name__}")
     return zip((k.indices, k.values, k.dense_shape), v)
-
-
-def _allocator_name(device: str) -> str:
-    """The allocator a traced output's AllocationDescription names: ``cpu`` on the host (numpy),
-    ``GPU_<n>`` on a GPU (CuPy's memory pool, or numpy for a virtual GPU)."""
-    i = device.rfind("GPU:")
-    return "cpu" if i < 0 else "GPU_" + device[i + 4:]
 
 
 def _cache_key(fetches):

@@ -11,7 +11,7 @@ from gmeta.ops.while_v1 import merge, switch
 
 
 def _plan(sess):
-    (plan, _, _), = sess._plans.values()
+    (plan, _, _, _), = sess._plans.values()
     return plan
 
 

@@ -68,7 +68,7 @@ def _feed(g, case):
 
 
 def _plan(sess):
-    (plan, _, _), = sess._plans.values()
+    (plan, _, _, _), = sess._plans.values()
     return plan
 
 
@@ -115,7 +115,7 @@ def _lstm_steps(steps=3, virtual_gpu=False, monkeypatch=None):
     sess = tf.Session(graph=g)
     saver.restore(sess, os.path.join(LSTM, spec["checkpoint_prefix"]))
     losses = [sess.run([train, loss], fd)[1] for _ in range(steps)]
-    plan = next(p for p, _, _ in sess._plans.values() if hasattr(p, "static_frames") and
+    plan = next(p for p, _, _, _ in sess._plans.values() if hasattr(p, "static_frames") and
                 any(t is train for t in p.targets))
     variables = {v.op.name: sess.run(v) for v in g.get_collection("trainable_variables")}
     return losses, variables, plan, sess

@@ -108,8 +108,9 @@ def _trace_mlp():
 
 def test_in_place_kernels_are_recorded_too():
     md, plans = _trace_mlp()
-    (plan, _, _), _ = next(v for k, v in plans.items() if isinstance(k, tuple) and
-                           k[0] == "trace")
+    plan, _, _, recorder = next(v for k, v in plans.items() if isinstance(k, tuple) and
+                                k[0] == "trace")
+    assert recorder is not None
     in_place = {op.name for fn, _, _, op in plan.steps
                 if getattr(fn, "_inplace", None) and hasattr(fn, "_traced")}
     assert in_place == {"add", "h"}

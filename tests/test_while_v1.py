@@ -94,7 +94,7 @@ def test_runaway_loop_stops_with_the_frame_named(straight, monkeypatch):
             with pytest.raises(errors.InvalidArgumentError,
                                match=r"frame 'counter/while/while_context'.*4 iterations"):
                 sess.run(g.get_tensor_by_name(LOOP_SPEC["counter"][0]))
-            (plan, _, _), = sess._plans.values()
+            (plan, _, _, _), = sess._plans.values()
             assert ("counter/while/while_context" in plan.static_frames) == straight
             with pytest.raises(errors.InvalidArgumentError,
                                match=r"maxiter/while/while_context.*maximum_iterations tensor "
