@@ -119,8 +119,7 @@ def _trace(sess, fetches, feeds, out: str) -> list:
     totals: dict = {}
     for ds in md.step_stats.dev_stats:
         for ns in ds.node_stats:
-            op = ns.timeline_label.split(" = ", 1)[-1].split("(", 1)[0]
-            key = (op, ds.device.rsplit("/", 1)[-1])
+            key = (gm.timeline.op_and_inputs(ns)[0], ds.device.rsplit("/", 1)[-1])
             calls, ns_total = totals.get(key, (0, 0))
             totals[key] = (calls + 1, ns_total + ns.op_end_rel_nanos)
     return sorted(([op, dev, calls, t / 1e3] for (op, dev), (calls, t) in totals.items()),

@@ -15,6 +15,15 @@ import re
 _LABEL = re.compile(r"(.*) = (.*)\((.*)\)")
 
 
+def op_and_inputs(node_stats) -> tuple:
+    """``(op type, input names)`` of a NodeExecStats, from its TF timeline label
+    (``name = Type(in0, in1)``); ``(node name, [])`` for a label of another form."""
+    m = _LABEL.match(node_stats.timeline_label)
+    if m is None:
+        return node_stats.node_name, []
+    return m.group(2), [x for x in m.group(3).split(", ") if x]
+
+
 class Timeline:
     def __init__(self, step_stats, graph=None):
         self._step_stats = step_stats
@@ -35,9 +44,7 @@ class Timeline:
                         for pid, ds in enumerate(self._step_stats.dev_stats)
                         for ns in ds.node_stats), key=lambda c: (c[0], c[1]))
         for start, pid, ns in calls:
-            m = _LABEL.match(ns.timeline_label)
-            op = m.group(2) if m else ns.node_name
-            inputs = [x for x in m.group(3).split(", ") if x] if m else []
+            op, inputs = op_and_inputs(ns)
             args = {"name": ns.node_name, "op": op}
             args.update({f"input{i}": x for i, x in enumerate(inputs)})
             events.append({"name": op, "ph": "X", "cat": "Op", "pid": pid, "tid": 0,

@@ -194,7 +194,7 @@ def test_a_traced_step_waits_for_each_gpu_kernel_and_an_untraced_one_for_none():
     gpu = [ds for ds in md.step_stats.dev_stats if ds.device.endswith("GPU:0")]
     memcpy = [ds for ds in md.step_stats.dev_stats if ds.device.endswith("GPU:0/memcpy")]
     assert len(gpu) == len(memcpy) == 1
-    copies = {ns.timeline_label.split(" = ")[1].split("(")[0] for ns in memcpy[0].node_stats}
+    copies = {gm.timeline.op_and_inputs(ns)[0] for ns in memcpy[0].node_stats}
     assert copies == {"MEMCPYHtoD"}  # the feeds (and the host's batch size) going in
     calls = len(gpu[0].node_stats) + len(memcpy[0].node_stats)
     names = {ns.node_name for ns in gpu[0].node_stats}
