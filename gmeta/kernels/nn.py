@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gmeta.kernels import bad_input as _bad, is_cupy, kernel, same_dtype
+from gmeta.kernels import bad_input as _bad, dims, is_cupy, kernel, same_dtype
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -16,10 +16,6 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 def _wide(xp, x):
     """``x`` in at least float32 (float16/bfloat16 are computed in float32)."""
     return x.astype(np.float32) if x.dtype.itemsize < 4 and x.dtype.kind == "f" else x
-
-
-def _dims(x):
-    return "[" + ",".join(str(d) for d in x.shape) + "]"
 
 
 # -- activations (a family table: op type -> body over (xp, x, ctx)) ----------------------------
@@ -179,13 +175,13 @@ def _bias_add_factory(ctx, nchw, inplace=False):
 
     def run(value, bias):
         if value.ndim < 2:
-            raise _bad(ctx, f"Input tensor must be at least 2D: {_dims(value)}")
+            raise _bad(ctx, f"Input tensor must be at least 2D: {dims(value.shape)}")
         if bias.ndim != 1:
-            raise _bad(ctx, f"Biases must be 1D: {_dims(bias)}")
+            raise _bad(ctx, f"Biases must be 1D: {dims(bias.shape)}")
         channel_axis = 1 if nchw else value.ndim - 1
         if value.shape[channel_axis] != bias.shape[0]:
             raise _bad(ctx, f"Must provide as many biases as the last dimension of the input "
-                            f"tensor: {_dims(bias)} vs. {_dims(value)}")
+                            f"tensor: {dims(bias.shape)} vs. {dims(value.shape)}")
         if nchw:
             bias = bias.reshape((-1,) + (1,) * (value.ndim - 2))
         return xp.add(value, bias, out=value) if inplace else xp.add(value, bias)

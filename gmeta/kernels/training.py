@@ -1,5 +1,5 @@
-"""Optimizer update kernels (TF's ``training_ops``); ``store``, ``mutable`` and ``rounds`` serve
-the scatter updates of variables too (gmeta/kernels/scatter.py).
+"""Optimizer update kernels (TF's ``training_ops``); ``mutable`` and ``rounds`` serve the
+scatter updates of variables too (gmeta/kernels/scatter.py).
 
 One formula per algorithm (a family table, ``_ALGORITHMS``) serves its four op forms:
 ``Apply<X>`` (ref variables, returns the ``var`` ref), ``ResourceApply<X>`` (resource handles,
