@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import operator
 import sys
 import types
 
@@ -103,6 +104,16 @@ class _DeviceRef:
         return hash(self.id)
 
 
+def _host_scalar(kind: str, convert):
+    """A DeviceArray method reading its value as a Python scalar: a host synchronisation."""
+
+    def method(self):
+        _sync(kind)
+        return convert(self.view(np.ndarray))
+
+    return method
+
+
 class DeviceArray(np.ndarray):
     """A cupy.ndarray stand-in: numpy memory, CuPy's rules."""
 
@@ -148,25 +159,11 @@ class DeviceArray(np.ndarray):
         return _own(np.ndarray.copy(self.view(np.ndarray), order=order))
 
     # host synchronisations
-    def __int__(self):
-        _sync("int")
-        return int(self.view(np.ndarray))
-
-    def __float__(self):
-        _sync("float")
-        return float(self.view(np.ndarray))
-
-    def __complex__(self):
-        _sync("complex")
-        return complex(self.view(np.ndarray))
-
-    def __bool__(self):
-        _sync("bool")
-        return bool(self.view(np.ndarray))
-
-    def __index__(self):
-        _sync("index")
-        return self.view(np.ndarray).__index__()
+    __int__ = _host_scalar("int", int)
+    __float__ = _host_scalar("float", float)
+    __complex__ = _host_scalar("complex", complex)
+    __bool__ = _host_scalar("bool", bool)
+    __index__ = _host_scalar("index", operator.index)
 
     def item(self, *args):
         _sync("item")
